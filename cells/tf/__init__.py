@@ -1,0 +1,65 @@
+"""cells.tf: build any cell as a Keras 3 layer, ``cells.tf.build(spec, params, impl)``.
+
+    layer = cells.tf.build(spec, params, impl="graph", dtype="float64")
+    y, h_T = layer(x, hx=None, timespans=None)      # batch first
+    params = layer.export_params()                   # the canonical dict back, exact
+
+Implementations (`IMPLEMENTATIONS.names()`): "graph" (every cell, tf.function), "native"
+(keras LSTM/GRU). Keras must run on its TensorFlow backend (KERAS_BACKEND=tensorflow).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+
+# TF's C++ start-up chatter buries real messages; users can still raise the level.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+if importlib.util.find_spec("torch") is not None:
+    import torch  # noqa: F401  - torch must load before TF when both are present
+
+try:
+    import keras
+    import tensorflow as tf
+except ImportError as error:  # pragma: no cover - exercised by the isolation test
+    raise ImportError(
+        "cells.tf needs TensorFlow and Keras 3, which are not installed: "
+        "pip install 'cellbench[tf]'"
+    ) from error
+
+if keras.backend.backend() != "tensorflow":
+    raise ImportError(
+        "cells.tf: expected Keras on its 'tensorflow' backend, got "
+        f"{keras.backend.backend()!r}; set KERAS_BACKEND=tensorflow"
+    )
+
+for _gpu in tf.config.list_physical_devices("GPU"):
+    try:  # grow GPU memory on demand so TF leaves room for torch in the same process
+        tf.config.experimental.set_memory_growth(_gpu, True)
+    except RuntimeError:
+        pass  # already initialised by the caller
+
+from ..registry import Implementation, Registry  # noqa: E402
+from .base import CellLayer, value_and_grads  # noqa: E402
+from .graph import GraphCell  # noqa: E402
+from .native import NativeCell  # noqa: E402
+
+IMPLEMENTATIONS = Registry("tf")
+IMPLEMENTATIONS.register(
+    Implementation("graph", ("cfc", "ltc", "lstm", "gru"), GraphCell, "tf.function + tf.while_loop")
+)
+IMPLEMENTATIONS.register(
+    Implementation("native", ("lstm", "gru"), NativeCell, "keras.layers.LSTM / GRU (cuDNN on GPU)")
+)
+
+
+def build(spec, params=None, impl: str = "graph", **options) -> CellLayer:
+    """A Keras 3 layer computing `spec` with `params` (canonical; None draws init_params).
+
+    Options: dtype ("float32", "float64"), seed, name. Raises ValueError for an unknown impl
+    and NotImplementedError when the impl does not support the spec.
+    """
+    return IMPLEMENTATIONS.build(spec, params, impl, **options)
+
+
+__all__ = ["IMPLEMENTATIONS", "CellLayer", "build", "value_and_grads"]

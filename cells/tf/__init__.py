@@ -10,13 +10,14 @@ Implementations (`IMPLEMENTATIONS.names()`): "graph" (every cell, tf.function), 
 
 from __future__ import annotations
 
-import importlib.util
 import os
 
 # TF's C++ start-up chatter buries real messages; users can still raise the level.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-if importlib.util.find_spec("torch") is not None:
-    import torch  # noqa: F401  - torch must load before TF when both are present
+try:  # torch must load before TF when both are present (their bundled libraries clash)
+    import torch  # noqa: F401
+except ImportError:
+    pass
 
 try:
     import keras
@@ -53,6 +54,11 @@ IMPLEMENTATIONS.register(
 )
 
 
+def disable_tf32() -> None:
+    """Compute float32 matmuls and convolutions in true float32 on GPUs (numerics checks)."""
+    tf.config.experimental.enable_tensor_float_32_execution(False)
+
+
 def build(spec, params=None, impl: str = "graph", **options) -> CellLayer:
     """A Keras 3 layer computing `spec` with `params` (canonical; None draws init_params).
 
@@ -62,4 +68,4 @@ def build(spec, params=None, impl: str = "graph", **options) -> CellLayer:
     return IMPLEMENTATIONS.build(spec, params, impl, **options)
 
 
-__all__ = ["IMPLEMENTATIONS", "CellLayer", "build", "value_and_grads"]
+__all__ = ["IMPLEMENTATIONS", "CellLayer", "build", "disable_tf32", "value_and_grads"]

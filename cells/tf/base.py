@@ -70,7 +70,7 @@ class CellLayer(keras.layers.Layer):
         checked eagerly, or by tf.debugging assertions when the caller traces the layer.
         """
         dtype = self.compute_dtype
-        x = tf.convert_to_tensor(x)
+        x = tf.convert_to_tensor(x, dtype_hint=dtype)
         if x.shape.rank != 3:
             inputs.check_sequence_shape(self.spec, tuple(d or 0 for d in x.shape))
         if x.shape[-1] is not None and x.shape[-1] != self.spec.input_size:
@@ -81,7 +81,7 @@ class CellLayer(keras.layers.Layer):
         if timespans is None:
             ts = tf.ones((batch, steps, 1), dtype)
         else:
-            ts = tf.cast(tf.convert_to_tensor(timespans), dtype)
+            ts = tf.cast(tf.convert_to_tensor(timespans, dtype_hint=dtype), dtype)
             if x.shape.is_fully_defined():
                 inputs.check_timespans_shape(ts.shape, x.shape[0], x.shape[1])
             if tf.executing_eagerly():
@@ -95,7 +95,7 @@ class CellLayer(keras.layers.Layer):
         else:
             shape_of = lambda t: tuple(d if d is not None else -1 for d in tf.convert_to_tensor(t).shape)  # noqa: E731
             parts = inputs.state_parts(self.spec, hx, static_batch if static_batch is not None else -1, shape_of)
-            state = tuple(tf.cast(tf.convert_to_tensor(p), dtype) for p in parts)
+            state = tuple(tf.cast(tf.convert_to_tensor(p, dtype_hint=dtype), dtype) for p in parts)
         return x, state, ts
 
     def call(self, x, hx=None, timespans=None, training=False):

@@ -30,6 +30,12 @@ IMPLEMENTATIONS.register(
 )
 
 
+def disable_tf32() -> None:
+    """Compute float32 matmuls and convolutions in true float32 on GPUs (numerics checks)."""
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+
+
 def build(spec, params=None, impl: str = "eager", **options) -> CellModule:
     """An nn.Module computing `spec` with `params` (canonical; None draws init_params).
 
@@ -39,4 +45,4 @@ def build(spec, params=None, impl: str = "eager", **options) -> CellModule:
     return IMPLEMENTATIONS.build(spec, params, impl, **options)
 
 
-__all__ = ["IMPLEMENTATIONS", "CellModule", "build", "value_and_grads"]
+__all__ = ["IMPLEMENTATIONS", "CellModule", "build", "disable_tf32", "value_and_grads"]

@@ -1,0 +1,1 @@
+"""bench: the cellbench harness as a library, and the `cellbench` command line."""

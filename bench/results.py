@@ -1,0 +1,73 @@
+"""Writing results safely, and describing the machine they came from.
+
+Every file under results/ is written atomically: to a temporary file in the same folder,
+flushed to disk, then renamed over the target. A run interrupted at any point leaves either
+the old file or the new one, never a torn one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform
+import tempfile
+from pathlib import Path
+from typing import Any
+
+DEFAULT_RESULTS = Path("results")
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
+    """Write `text` to `path` atomically (parents created)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def write_json_atomic(path: str | os.PathLike, data: Any) -> Path:
+    return write_text_atomic(path, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+
+
+def _version(module: str) -> str | None:
+    from importlib import metadata
+
+    try:
+        return metadata.version(module)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def machine_info() -> dict[str, Any]:
+    """Machine, versions and thread counts: printed beside every figure cellbench quotes."""
+    info: dict[str, Any] = {
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "processor": platform.processor() or None,
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+    }
+    for package in ("numpy", "scipy", "torch", "tensorflow", "keras", "ncps", "numba"):
+        info[package] = _version(package)
+    import sys
+
+    if "torch" in sys.modules:
+        torch = sys.modules["torch"]
+        info["torch_threads"] = torch.get_num_threads()
+        info["cuda"] = torch.cuda.is_available() and torch.cuda.get_device_name(0)
+    if "tensorflow" in sys.modules:
+        tf = sys.modules["tensorflow"]
+        info["tf_intra_op_threads"] = tf.config.threading.get_intra_op_parallelism_threads()
+        info["tf_gpus"] = len(tf.config.list_physical_devices("GPU"))
+    return info

@@ -12,6 +12,7 @@ when they are imported, so either works with the other absent.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from . import reference, wiring
@@ -51,7 +52,7 @@ def get_spec(name: str, input_size: int, units: Any, **hparams: Any) -> CellSpec
             raise ValueError("wiring: given twice, as `units` and as `wiring=`")
         hparams["wiring"] = units
         units = wiring.build_wiring(units, input_size).units
-    allowed = {f for f in cls.__dataclass_fields__ if f not in ("input_size", "units")}
+    allowed = {f.name for f in dataclasses.fields(cls)} - {"input_size", "units"}
     unknown = sorted(set(hparams) - allowed)
     if unknown:
         raise ValueError(

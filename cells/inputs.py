@@ -46,7 +46,7 @@ def check_timespan_values(timespans: np.ndarray) -> None:
     if not np.all(np.isfinite(timespans)):
         raise ValueError("timespans: expected finite values > 0, got NaN or inf")
     if timespans.size and timespans.min() <= 0:
-        raise ValueError(f"timespans: expected values > 0, got minimum {timespans.min()!r}")
+        raise ValueError(f"timespans: expected values > 0, got minimum {float(timespans.min())!r}")
 
 
 def check_finite(array: np.ndarray, argument: str) -> None:

@@ -153,15 +153,17 @@ class CellSpec:
 
     def describe(self) -> str:
         """Short human-readable identity, e.g. ``cfc(mode=pure, mixed_memory=True)``."""
-        base = {f.name: f.default for f in dataclasses.fields(type(self))}
+        names = [f.name for f in dataclasses.fields(self) if f.name not in ("input_size", "units")]
+        # Defaults resolved the same way (a wired CfC resolves its backbone differently).
+        keep = {"wiring": self.wiring} if "wiring" in names else {}
+        plain = type(self)(self.input_size, self.units, **keep)
         parts = []
-        for field in dataclasses.fields(self):
-            if field.name in ("input_size", "units"):
-                continue
-            value = getattr(self, field.name)
-            if value != base[field.name] and value is not None:
-                shown = getattr(value, "description", value)
-                parts.append(f"{field.name}={shown}")
+        for name in names:
+            value = getattr(self, name)
+            if name == "wiring" and value is not None:
+                parts.append(f"wiring={getattr(value, 'description', value)}")
+            elif value != getattr(plain, name):
+                parts.append(f"{name}={value}")
         return f"{self.name}({', '.join(parts)})" if parts else self.name
 
 

@@ -1,6 +1,6 @@
 """The `cellbench` command line.
 
-    cellbench verify [--cells ...] [--dtype float32 float64] [--backends torch tf] [--json PATH]
+cellbench verify [--cells ...] [--dtype float32 float64] [--backends torch tf] [--json PATH]
 """
 
 from __future__ import annotations
@@ -29,15 +29,35 @@ def _add_verify(subparsers) -> None:
         ),
         epilog=f"Configurations: {labels}.",
     )
-    parser.add_argument("--cells", nargs="+", metavar="NAME",
-                        help="cells (lstm gru cfc ltc) or configuration labels; default: all")
-    parser.add_argument("--dtype", nargs="+", choices=verify.DTYPES, default=list(verify.DTYPES),
-                        help="dtypes to check (default: both)")
-    parser.add_argument("--backends", nargs="+", choices=("torch", "tf"), default=["torch", "tf"],
-                        help="backends to check (default: both; a missing one is reported)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of weights and inputs (default 0)")
-    parser.add_argument("--json", type=Path, default=DEFAULT_RESULTS / "verify" / "verify.json",
-                        help="where to write the JSON (a CSV lands beside it); default %(default)s")
+    parser.add_argument(
+        "--cells",
+        nargs="+",
+        metavar="NAME",
+        help="cells (lstm gru cfc ltc) or configuration labels; default: all",
+    )
+    parser.add_argument(
+        "--dtype",
+        nargs="+",
+        choices=verify.DTYPES,
+        default=list(verify.DTYPES),
+        help="dtypes to check (default: both)",
+    )
+    parser.add_argument(
+        "--backends",
+        nargs="+",
+        choices=("torch", "tf"),
+        default=["torch", "tf"],
+        help="backends to check (default: both; a missing one is reported)",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of weights and inputs (default 0)"
+    )
+    parser.add_argument(
+        "--json",
+        type=Path,
+        default=DEFAULT_RESULTS / "verify" / "verify.json",
+        help="where to write the JSON (a CSV lands beside it); default %(default)s",
+    )
     parser.set_defaults(handler=_run_verify)
 
 
@@ -45,7 +65,11 @@ def _run_verify(args) -> int:
     from .verify import run_verify
 
     return run_verify(
-        cells_=args.cells, dtypes=args.dtype, backends=args.backends, seed=args.seed, json_path=args.json
+        cells_=args.cells,
+        dtypes=args.dtype,
+        backends=args.backends,
+        seed=args.seed,
+        json_path=args.json,
     )
 
 

@@ -12,9 +12,9 @@ The tests (tests/test_parity.py) run this same code, so what the CLI reports is 
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import functools
-import csv
 import importlib
 import io
 from collections.abc import Iterable
@@ -65,7 +65,9 @@ CASES: tuple[Case, ...] = (
     _case("cfc-mixed", "cfc", mixed_memory=True, backbone_units=8),
     _case("cfc-pure-mixed", "cfc", mode="pure", mixed_memory=True, backbone_units=8),
     _case("cfc-no_backbone", "cfc", backbone_layers=0),
-    _case("cfc-2layer-gelu", "cfc", backbone_layers=2, backbone_units=8, backbone_activation="gelu"),
+    _case(
+        "cfc-2layer-gelu", "cfc", backbone_layers=2, backbone_units=8, backbone_activation="gelu"
+    ),
     _case("cfc-relu", "cfc", mode="no_gate", backbone_units=8, backbone_activation="relu"),
     _case("cfc-silu-tanh", "cfc", backbone_layers=2, backbone_units=8, backbone_activation="silu"),
     _case("cfc-wired-autoncp", "cfc", wiring=AutoNCP(8, 2, seed=5)),
@@ -73,7 +75,12 @@ CASES: tuple[Case, ...] = (
     _case("cfc-wired-ncp-no_gate", "cfc", mode="no_gate", wiring=NCP(3, 3, 2, 2, 2, 2, 2, seed=3)),
     _case("ltc", "ltc"),
     _case("ltc-autoncp-mixed", "ltc", wiring=AutoNCP(8, 2), mixed_memory=True),
-    _case("ltc-random-explicit", "ltc", wiring=Random(8, 3, sparsity_level=0.5), implicit_constraints=False),
+    _case(
+        "ltc-random-explicit",
+        "ltc",
+        wiring=Random(8, 3, sparsity_level=0.5),
+        implicit_constraints=False,
+    ),
     _case("ltc-linear-none", "ltc", input_mapping="linear", output_mapping="none", ode_unfolds=3),
     _case("ltc-none-linear", "ltc", input_mapping="none", output_mapping="linear", ode_unfolds=1),
 )
@@ -154,7 +161,9 @@ def unsupported(case: Case, backend: str, impl: str, sizes: Sizes = Sizes()) -> 
     return module.IMPLEMENTATIONS.get(impl).unsupported(case.spec(sizes))
 
 
-def check(case: Case, backend: str, impl: str, dtype: str, sizes: Sizes = Sizes(), seed: int = 0) -> list[Row]:
+def check(
+    case: Case, backend: str, impl: str, dtype: str, sizes: Sizes = Sizes(), seed: int = 0
+) -> list[Row]:
     """Compare one implementation against the reference -> one Row per quantity."""
     module = load_backend(backend)
     p = problem(case, sizes, seed)
@@ -172,7 +181,9 @@ def check(case: Case, backend: str, impl: str, dtype: str, sizes: Sizes = Sizes(
     rows = []
     for quantity, actual, want in pairs:
         abs_err, rel_err = numerics.errors(actual, want)
-        rows.append(Row(case.label, case.cell, backend, impl, dtype, quantity, abs_err, rel_err, tol))
+        rows.append(
+            Row(case.label, case.cell, backend, impl, dtype, quantity, abs_err, rel_err, tol)
+        )
     return rows
 
 
@@ -204,17 +215,28 @@ def summarise(rows: list[Row]) -> list[dict]:
     lines = []
     for (case, backend, impl, dtype), members in groups.items():
         worst = max(members, key=lambda r: r.rel_err if np.isfinite(r.rel_err) else np.inf)
-        lines.append({
-            "case": case, "backend": backend, "impl": impl, "dtype": dtype,
-            "worst_quantity": worst.quantity, "max_rel_err": worst.rel_err,
-            "max_abs_err": max(r.max_abs_err for r in members), "tolerance": worst.tolerance,
-            "checked": len(members), "passed": all(r.passed for r in members),
-        })
+        lines.append(
+            {
+                "case": case,
+                "backend": backend,
+                "impl": impl,
+                "dtype": dtype,
+                "worst_quantity": worst.quantity,
+                "max_rel_err": worst.rel_err,
+                "max_abs_err": max(r.max_abs_err for r in members),
+                "tolerance": worst.tolerance,
+                "checked": len(members),
+                "passed": all(r.passed for r in members),
+            }
+        )
     return lines
 
 
 def format_table(summary: list[dict]) -> str:
-    header = f"{'case':<24} {'backend':<6} {'impl':<7} {'dtype':<8} {'max rel err':>12} {'tol':>7}  {'worst':<22} verdict"
+    header = (
+        f"{'case':<24} {'backend':<6} {'impl':<7} {'dtype':<8} {'max rel err':>12} {'tol':>7}  "
+        f"{'worst':<22} verdict"
+    )
     lines = [header, "-" * len(header)]
     for s in summary:
         verdict = "ok" if s["passed"] else "FAIL"
@@ -234,9 +256,15 @@ def _csv(rows: list[Row]) -> str:
     return buffer.getvalue()
 
 
-def run_verify(cells_=None, dtypes=DTYPES, backends=("torch", "tf"), seed=0,
-               json_path: Path = Path("results/verify/verify.json"), sizes: Sizes = Sizes(),
-               out=print) -> int:
+def run_verify(
+    cells_=None,
+    dtypes=DTYPES,
+    backends=("torch", "tf"),
+    seed=0,
+    json_path: Path = Path("results/verify/verify.json"),
+    sizes: Sizes = Sizes(),
+    out=print,
+) -> int:
     """Run every selected check, print the table, write JSON + CSV; 0 if all pass, else 1."""
     from tqdm import tqdm
 
@@ -263,13 +291,20 @@ def run_verify(cells_=None, dtypes=DTYPES, backends=("torch", "tf"), seed=0,
     out(format_table(summary))
     failed = [s for s in summary if not s["passed"]]
     report = {
-        "seed": seed, "sizes": dataclasses.asdict(sizes), "tolerances": numerics.TOLERANCES,
-        "machine": machine_info(), "skipped_backends": skipped, "summary": summary,
-        "rows": [r.as_dict() for r in rows], "passed": not failed,
+        "seed": seed,
+        "sizes": dataclasses.asdict(sizes),
+        "tolerances": numerics.TOLERANCES,
+        "machine": machine_info(),
+        "skipped_backends": skipped,
+        "summary": summary,
+        "rows": [r.as_dict() for r in rows],
+        "passed": not failed,
     }
     json_path = Path(json_path)
     write_json_atomic(json_path, report)
     write_text_atomic(json_path.with_suffix(".csv"), _csv(rows))
-    out(f"{len(summary) - len(failed)}/{len(summary)} implementation checks passed "
-        f"({len(rows)} quantities); wrote {json_path} and {json_path.with_suffix('.csv')}")
+    out(
+        f"{len(summary) - len(failed)}/{len(summary)} implementation checks passed "
+        f"({len(rows)} quantities); wrote {json_path} and {json_path.with_suffix('.csv')}"
+    )
     return 1 if failed else 0

@@ -47,7 +47,9 @@ def get_spec(name: str, input_size: int, units: Any, **hparams: Any) -> CellSpec
     cls = SPECS[key]
     if not isinstance(units, int) and hasattr(units, "build") or isinstance(units, wiring.Wiring):
         if key not in ("cfc", "ltc"):
-            raise ValueError(f"units: {key} takes an integer unit count, got {type(units).__name__}")
+            raise ValueError(
+                f"units: {key} takes an integer unit count, got {type(units).__name__}"
+            )
         if hparams.get("wiring") is not None:
             raise ValueError("wiring: given twice, as `units` and as `wiring=`")
         hparams["wiring"] = units

@@ -7,7 +7,8 @@ One step, input x (B, I), state h (B, H), elapsed time ts (B, 1):
     ff1 = z @ ff1_kernel + ff1_bias
     mode "pure":     h' = -A * exp(-ts * (|w_tau| + |ff1|)) * ff1 + A
     otherwise:       ff1 = tanh(ff1);  ff2 = tanh(z @ ff2_kernel + ff2_bias)
-                     t = sigmoid((z @ time_a_kernel + time_a_bias) * ts + z @ time_b_kernel + time_b_bias)
+                     t = sigmoid((z @ time_a_kernel + time_a_bias) * ts
+                                 + z @ time_b_kernel + time_b_bias)
         "default":   h' = ff1 * (1 - t) + t * ff2
         "no_gate":   h' = ff1 + t * ff2
     output y = h'
@@ -96,14 +97,18 @@ class CfCSpec(CellSpec):
                     f"got {value!r}"
                 )
         if self.backbone_layers < 0 or isinstance(self.backbone_layers, bool):
-            raise ValueError(f"backbone_layers: expected an integer >= 0, got {self.backbone_layers!r}")
+            raise ValueError(
+                f"backbone_layers: expected an integer >= 0, got {self.backbone_layers!r}"
+            )
         if self.backbone_layers > 0 and self.backbone_units < 1:
             raise ValueError(
                 f"backbone_units: expected >= 1 with backbone_layers={self.backbone_layers}, "
                 f"got {self.backbone_units!r}"
             )
         if not 0.0 <= self.backbone_dropout < 1.0:
-            raise ValueError(f"backbone_dropout: expected a rate in [0, 1), got {self.backbone_dropout!r}")
+            raise ValueError(
+                f"backbone_dropout: expected a rate in [0, 1), got {self.backbone_dropout!r}"
+            )
         if self.wiring is not None and self.built_wiring.units != self.units:
             raise ValueError(
                 f"units: expected the wiring's {self.built_wiring.units} neurons, got {self.units}"
@@ -139,7 +144,9 @@ class CfCSpec(CellSpec):
     def layer_input_sizes(self) -> tuple[int, ...]:
         """Width of what each layer's heads read: [input, own state] or the backbone output."""
         if not self.is_wired:
-            head_in = self.backbone_units if self.backbone_layers > 0 else self.input_size + self.units
+            head_in = (
+                self.backbone_units if self.backbone_layers > 0 else self.input_size + self.units
+            )
             return (head_in,)
         feeds = (self.input_size,) + self.layer_sizes[:-1]
         return tuple(f + n for f, n in zip(feeds, self.layer_sizes))

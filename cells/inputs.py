@@ -14,7 +14,9 @@ import numpy as np
 from .spec import CellSpec
 
 
-def check_sequence_shape(spec: CellSpec, shape: Sequence[int], argument: str = "x") -> tuple[int, int]:
+def check_sequence_shape(
+    spec: CellSpec, shape: Sequence[int], argument: str = "x"
+) -> tuple[int, int]:
     """x must be (B, T, I) with I = spec.input_size; returns (B, T)."""
     shape = tuple(int(s) for s in shape)
     if len(shape) != 3:
@@ -27,7 +29,9 @@ def check_sequence_shape(spec: CellSpec, shape: Sequence[int], argument: str = "
             f"{argument}: expected {spec.input_size} features in the last axis, got shape {shape}"
         )
     if shape[0] < 1 or shape[1] < 1:
-        raise ValueError(f"{argument}: expected at least one sample and one step, got shape {shape}")
+        raise ValueError(
+            f"{argument}: expected at least one sample and one step, got shape {shape}"
+        )
     return shape[0], shape[1]
 
 

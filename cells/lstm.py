@@ -1,4 +1,4 @@
-"""LSTM: the standard long short-term memory cell, as torch.nn.LSTM, keras LSTM and cuDNN compute it.
+"""LSTM: the standard long short-term memory cell, as nn.LSTM, keras LSTM and cuDNN compute it.
 
     z = x @ input_kernel + h @ recurrent_kernel + bias
     i, f, g, o = split(z, 4)                 # gate order: input, forget, cell candidate, output

@@ -83,9 +83,17 @@ class LTCSpec(CellSpec):
         super().__post_init__()
         if isinstance(self.wiring, dict):
             object.__setattr__(self, "wiring", wiring_from_config(self.wiring))
-        if isinstance(self.ode_unfolds, bool) or not isinstance(self.ode_unfolds, (int, np.integer)) or self.ode_unfolds < 1:
+        if (
+            isinstance(self.ode_unfolds, bool)
+            or not isinstance(self.ode_unfolds, (int, np.integer))
+            or self.ode_unfolds < 1
+        ):
             raise ValueError(f"ode_unfolds: expected a positive integer, got {self.ode_unfolds!r}")
-        if not (isinstance(self.epsilon, (int, float)) and np.isfinite(self.epsilon) and self.epsilon >= 0):
+        if not (
+            isinstance(self.epsilon, (int, float))
+            and np.isfinite(self.epsilon)
+            and self.epsilon >= 0
+        ):
             raise ValueError(f"epsilon: expected a finite number >= 0, got {self.epsilon!r}")
         check_choice("input_mapping", self.input_mapping, MAPPINGS)
         check_choice("output_mapping", self.output_mapping, MAPPINGS)
@@ -161,7 +169,7 @@ class LTCSpec(CellSpec):
 
 
 def _synapses(ops, v, weight, sigma, mu, erev, mask):
-    """Drive of presynaptic potentials v (B, S) onto H neurons -> (numerator, denominator) (B, H)."""
+    """Drive of presynaptic potentials v (B, S) onto H neurons -> (numerator, denominator)."""
     activation = weight * ops.sigmoid(sigma * (v[..., :, None] - mu)) * mask  # (B, S, H)
     return ops.sum(activation * erev, axis=-2), ops.sum(activation, axis=-2)
 
@@ -182,8 +190,13 @@ def step(ops, spec: LTCSpec, p, k, x, state, ts, training=False):
         x = x + p["input_b"]
     # The input is held constant over the step, so the sensory synapses are computed once.
     sensory_num, sensory_den = _synapses(
-        ops, x, positive(p["sensory_w"]), p["sensory_sigma"], p["sensory_mu"],
-        p["sensory_erev"], k["sensory_sparsity_mask"],
+        ops,
+        x,
+        positive(p["sensory_w"]),
+        p["sensory_sigma"],
+        p["sensory_mu"],
+        p["sensory_erev"],
+        k["sensory_sparsity_mask"],
     )
     cm_t = positive(p["cm"]) / (ts / spec.ode_unfolds)
     gleak = positive(p["gleak"])

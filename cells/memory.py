@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import numpy as np
 
-
 FORGET_BIAS = 1.0
 
 

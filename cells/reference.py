@@ -1,9 +1,10 @@
 """The float64 numpy reference: the oracle every other implementation is checked against.
 
-`run` applies the cell's step (`cells.steps`, through `cells.numpy_ops`) over a sequence; `gradients` differentiates it by the
-complex-step method, which gives derivatives exact to rounding (no subtractive cancellation,
-unlike finite differences), so the reference needs no hand-written backward pass that could
-itself be wrong. Both are written for clarity and never optimised.
+`run` applies the cell's step (`cells.steps`, through `cells.numpy_ops`) over a sequence;
+`gradients` differentiates it by the complex-step method, which gives derivatives exact to
+rounding (no subtractive cancellation, unlike finite differences), so the reference needs no
+hand-written backward pass that could itself be wrong. Both are written for clarity and never
+optimised.
 """
 
 from __future__ import annotations
@@ -128,5 +129,7 @@ def gradients(
         for i, part in enumerate(state)
     )
     for key, value in params.items():
-        grads[key] = derivative(value, lambda probe, key=key: loss({**params, key: probe}, x, state))
+        grads[key] = derivative(
+            value, lambda probe, key=key: loss({**params, key: probe}, x, state)
+        )
     return grads

@@ -66,7 +66,9 @@ class Registry:
 
     def build(self, spec: CellSpec, params=None, impl: str = "eager", **options):
         if not isinstance(spec, CellSpec):
-            raise ValueError(f"spec: expected a CellSpec (cells.get_spec), got {type(spec).__name__}")
+            raise ValueError(
+                f"spec: expected a CellSpec (cells.get_spec), got {type(spec).__name__}"
+            )
         implementation = self.get(impl)
         reason = implementation.unsupported(spec)
         if reason:

@@ -131,9 +131,7 @@ class CellSpec:
         for key, shape in shapes.items():
             value = np.asarray(params[key])
             if value.shape != shape:
-                raise ValueError(
-                    f"{argument}[{key!r}]: expected shape {shape}, got {value.shape}"
-                )
+                raise ValueError(f"{argument}[{key!r}]: expected shape {shape}, got {value.shape}")
             if not np.all(np.isfinite(value)):
                 raise ValueError(f"{argument}[{key!r}]: expected finite values, got NaN or inf")
             checked[key] = value

@@ -49,19 +49,30 @@ class Wiring:
     Equality and hashing use the matrices, dims and layers; ``description`` is only a label.
     """
 
-    __slots__ = ("adjacency_matrix", "sensory_adjacency_matrix", "units", "input_dim",
-                 "output_dim", "layers", "description", "_key", "_hash")
+    __slots__ = (
+        "adjacency_matrix",
+        "sensory_adjacency_matrix",
+        "units",
+        "input_dim",
+        "output_dim",
+        "layers",
+        "description",
+        "_key",
+        "_hash",
+    )
 
-    def __init__(self, adjacency, sensory_adjacency, output_dim, layers=None,
-                 description="explicit"):
+    def __init__(
+        self, adjacency, sensory_adjacency, output_dim, layers=None, description="explicit"
+    ):
         adj = _polarity_matrix("adjacency", adjacency)
         if adj.shape[0] != adj.shape[1] or adj.shape[0] < 1:
             raise ValueError(f"adjacency: expected a square matrix, got shape {adj.shape}")
         units = adj.shape[0]
         sens = _polarity_matrix("sensory_adjacency", sensory_adjacency)
         if sens.shape[1] != units or sens.shape[0] < 1:
-            raise ValueError(f"sensory_adjacency: expected shape (input_dim >= 1, {units}), "
-                             f"got {sens.shape}")
+            raise ValueError(
+                f"sensory_adjacency: expected shape (input_dim >= 1, {units}), got {sens.shape}"
+            )
         layers = (tuple(range(units)),) if layers is None else layers
         try:
             layers = tuple(tuple(_int("layers", n, 0, units - 1) for n in ly) for ly in layers)
@@ -70,22 +81,32 @@ class Wiring:
         # Wired cells update layer by layer, so every neuron must sit in exactly one layer.
         flat = sorted(n for ly in layers for n in ly)
         if flat != list(range(units)) or any(len(ly) == 0 for ly in layers):
-            raise ValueError(f"layers: expected non-empty layers that partition neurons "
-                             f"0..{units - 1}, got {layers!r}")
+            raise ValueError(
+                f"layers: expected non-empty layers that partition neurons "
+                f"0..{units - 1}, got {layers!r}"
+            )
         if not isinstance(description, str):
             raise ValueError(f"description: expected a str, got {type(description).__name__}")
         output_dim = _int("output_dim", output_dim, 1, units)
         # Content key: the bytes fix the values, the dims fix how the bytes are shaped.
         key = (adj.tobytes(), sens.tobytes(), units, sens.shape[0], output_dim, layers)
-        for name, value in [("adjacency_matrix", adj), ("sensory_adjacency_matrix", sens),
-                            ("units", units), ("input_dim", sens.shape[0]),
-                            ("output_dim", output_dim), ("layers", layers),
-                            ("description", description), ("_key", key), ("_hash", hash(key))]:
+        for name, value in [
+            ("adjacency_matrix", adj),
+            ("sensory_adjacency_matrix", sens),
+            ("units", units),
+            ("input_dim", sens.shape[0]),
+            ("output_dim", output_dim),
+            ("layers", layers),
+            ("description", description),
+            ("_key", key),
+            ("_hash", hash(key)),
+        ]:
             object.__setattr__(self, name, value)
 
     @classmethod
-    def from_matrices(cls, adjacency, sensory_adjacency, output_dim, layers=None,
-                      description="explicit") -> Wiring:
+    def from_matrices(
+        cls, adjacency, sensory_adjacency, output_dim, layers=None, description="explicit"
+    ) -> Wiring:
         """Wiring from explicit (units, units) and (input_dim, units) polarity matrices."""
         return cls(adjacency, sensory_adjacency, output_dim, layers, description)
 
@@ -101,20 +122,27 @@ class Wiring:
         return self._hash
 
     def __repr__(self):
-        return (f"Wiring({self.description}: units={self.units}, input_dim={self.input_dim}, "
-                f"output_dim={self.output_dim}, synapses={self.synapse_count})")
+        return (
+            f"Wiring({self.description}: units={self.units}, input_dim={self.input_dim}, "
+            f"output_dim={self.output_dim}, synapses={self.synapse_count})"
+        )
 
     # Synapse counts are numbers of nonzero entries (ncps sums |entries|: same for {-1, 0, 1}).
     num_layers = property(lambda self: len(self.layers))
     synapse_count = property(lambda self: int(np.count_nonzero(self.adjacency_matrix)))
     sensory_synapse_count = property(
-        lambda self: int(np.count_nonzero(self.sensory_adjacency_matrix)))
+        lambda self: int(np.count_nonzero(self.sensory_adjacency_matrix))
+    )
 
     def to_config(self) -> dict:
-        return {"kind": "wiring", "adjacency": self.adjacency_matrix.tolist(),
-                "sensory_adjacency": self.sensory_adjacency_matrix.tolist(),
-                "output_dim": self.output_dim, "layers": [list(ly) for ly in self.layers],
-                "description": self.description}
+        return {
+            "kind": "wiring",
+            "adjacency": self.adjacency_matrix.tolist(),
+            "sensory_adjacency": self.sensory_adjacency_matrix.tolist(),
+            "output_dim": self.output_dim,
+            "layers": [list(ly) for ly in self.layers],
+            "description": self.description,
+        }
 
     @classmethod
     def from_config(cls, config: dict) -> Wiring:
@@ -237,12 +265,16 @@ class NCP(_Config):
         for name in ("inter_neurons", "command_neurons", "motor_neurons"):
             self._set(name, _int(name, getattr(self, name)))
         # Same upper limits as ncps: fan-outs/fan-ins are drawn without replacement from a layer.
-        for name, hi in [("sensory_fanout", self.inter_neurons),
-                         ("inter_fanout", self.command_neurons),
-                         ("motor_fanin", self.command_neurons)]:
+        for name, hi in [
+            ("sensory_fanout", self.inter_neurons),
+            ("inter_fanout", self.command_neurons),
+            ("motor_fanin", self.command_neurons),
+        ]:
             self._set(name, _int(name, getattr(self, name), 1, hi))
-        self._set("recurrent_command_synapses",
-                  _int("recurrent_command_synapses", self.recurrent_command_synapses, 0))
+        self._set(
+            "recurrent_command_synapses",
+            _int("recurrent_command_synapses", self.recurrent_command_synapses, 0),
+        )
         self._set("seed", _int("seed", self.seed, 0, 2**32 - 1))  # RandomState's seed range
 
     @property
@@ -301,8 +333,9 @@ class AutoNCP(_Config):
         self._set("units", _int("units", self.units, 4))
         self._set("output_size", _int("output_size", self.output_size, 1, self.units - 3))
         # ncps's message says 0.0..0.9 but its check accepts [0.1, 1.0]; we match the check.
-        self._set("sparsity_level",
-                  _fraction("sparsity_level", self.sparsity_level, 0.1, 1.0, True))
+        self._set(
+            "sparsity_level", _fraction("sparsity_level", self.sparsity_level, 0.1, 1.0, True)
+        )
         self._set("seed", _int("seed", self.seed, 0, 2**32 - 1))
 
     @property
@@ -315,11 +348,16 @@ class AutoNCP(_Config):
         inter_and_command = self.units - self.output_size
         command = max(int(0.4 * inter_and_command), 1)
         inter = inter_and_command - command
-        return NCP(inter, command, self.output_size,
-                   sensory_fanout=max(int(inter * density), 1),
-                   inter_fanout=max(int(command * density), 1),
-                   recurrent_command_synapses=max(int(command * density * 2), 1),
-                   motor_fanin=max(int(command * density), 1), seed=self.seed)
+        return NCP(
+            inter,
+            command,
+            self.output_size,
+            sensory_fanout=max(int(inter * density), 1),
+            inter_fanout=max(int(command * density), 1),
+            recurrent_command_synapses=max(int(command * density * 2), 1),
+            motor_fanin=max(int(command * density), 1),
+            seed=self.seed,
+        )
 
     def _matrices(self, input_dim):
         return self.to_ncp()._matrices(input_dim)

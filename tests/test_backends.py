@@ -21,7 +21,9 @@ IDS = [s.describe() for s in SPECS]
 
 def inputs(spec, batch=2, steps=4):
     rng = np.random.default_rng(0)
-    return rng.standard_normal((batch, steps, spec.input_size)), rng.uniform(0.5, 1.5, (batch, steps))
+    return rng.standard_normal((batch, steps, spec.input_size)), rng.uniform(
+        0.5, 1.5, (batch, steps)
+    )
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=IDS)

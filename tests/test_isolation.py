@@ -20,14 +20,18 @@ sys.meta_path.insert(0, Block())
 
 def run_python(blocked, body):
     code = BLOCK.format(blocked=set(blocked)) + textwrap.dedent(body)
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout
 
 
 def test_torch_alone():
     pytest.importorskip("torch")
-    out = run_python({"tensorflow", "keras"}, """
+    out = run_python(
+        {"tensorflow", "keras"},
+        """
         import numpy as np, torch, cells, cells.torch
         from cells import reference
         spec = cells.get_spec("ltc", 3, 5)
@@ -39,13 +43,19 @@ def test_torch_alone():
             import cells.tf
         except ImportError as e:
             print("ImportError:", e)
-    """)
-    assert "cells.tf needs TensorFlow and Keras 3, which are not installed: pip install 'cellbench[tf]'" in out
+    """,
+    )
+    assert (
+        "cells.tf needs TensorFlow and Keras 3, which are not installed: "
+        "pip install 'cellbench[tf]'" in out
+    )
 
 
 def test_tf_alone():
     pytest.importorskip("tensorflow")
-    out = run_python({"torch"}, """
+    out = run_python(
+        {"torch"},
+        """
         import numpy as np, cells, cells.tf
         from cells import reference
         spec = cells.get_spec("cfc", 3, 5, mode="no_gate")
@@ -57,15 +67,21 @@ def test_tf_alone():
             import cells.torch
         except ImportError as e:
             print("ImportError:", e)
-    """)
-    assert "cells.torch needs PyTorch, which is not installed: pip install 'cellbench[torch]'" in out
+    """,
+    )
+    assert (
+        "cells.torch needs PyTorch, which is not installed: pip install 'cellbench[torch]'" in out
+    )
 
 
 def test_neither_framework():
-    out = run_python({"torch", "tensorflow", "keras"}, """
+    out = run_python(
+        {"torch", "tensorflow", "keras"},
+        """
         import numpy as np, cells
         spec = cells.get_spec("gru", 2, 3)
         y, h = cells.reference.run(spec, spec.init_params(0), np.ones((1, 2, 2)))
         print(y.shape)
-    """)
+    """,
+    )
     assert "(1, 2, 3)" in out

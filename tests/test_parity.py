@@ -8,23 +8,46 @@ import pytest
 
 from bench import verify
 
-PARAMS = [
-    pytest.param(case, backend, impl, dtype, id=f"{case.label}-{backend}-{impl}-{dtype}")
-    for case in verify.CASES
-    for backend, impl in verify.IMPLEMENTATIONS
-    for dtype in verify.DTYPES
-]
+
+def _installed(backend):
+    try:
+        verify.load_backend(backend)
+        return True
+    except ImportError:
+        return False
+
+
+def _params():
+    """Every (case, impl, dtype) the impl supports; a missing backend shows as one skip."""
+    params = []
+    for backend, impl in verify.IMPLEMENTATIONS:
+        if not _installed(backend):
+            mark = pytest.mark.skip(reason=f"backend {backend} is not installed")
+            params.append(
+                pytest.param(None, backend, impl, None, marks=mark, id=f"{backend}-{impl}")
+            )
+            continue
+        for case in verify.CASES:
+            if verify.unsupported(case, backend, impl) is None:
+                params += [
+                    pytest.param(
+                        case, backend, impl, dtype, id=f"{case.label}-{backend}-{impl}-{dtype}"
+                    )
+                    for dtype in verify.DTYPES
+                ]
+    return params
+
+
+PARAMS = _params()
 
 
 @pytest.mark.parametrize("case, backend, impl, dtype", PARAMS)
 def test_matches_reference(case, backend, impl, dtype):
-    pytest.importorskip({"torch": "torch", "tf": "tensorflow"}[backend])
-    reason = verify.unsupported(case, backend, impl)
-    if reason:
-        pytest.skip(reason)
     rows = verify.check(case, backend, impl, dtype)
     worst = max(rows, key=lambda r: r.rel_err)
-    print(f"{case.label} {backend}/{impl} {dtype}: worst {worst.quantity} rel err {worst.rel_err:.2e}")
+    print(
+        f"{case.label} {backend}/{impl} {dtype}: worst {worst.quantity} rel err {worst.rel_err:.2e}"
+    )
     failing = [f"{r.quantity}: {r.rel_err:.2e}" for r in rows if not r.passed]
     assert not failing, f"over tolerance {rows[0].tolerance:.0e}: {failing}"
     # Every parameter's gradient was compared, not just the outputs.
@@ -35,15 +58,11 @@ def test_matches_reference(case, backend, impl, dtype):
 
 def test_every_impl_is_exercised():
     """Each registered implementation runs at least one case (guards against silent skips)."""
-    ran = {(b, i) for c in verify.CASES for b, i in verify.IMPLEMENTATIONS
-           if _installed(b) and verify.unsupported(c, b, i) is None}
+    ran = {
+        (b, i)
+        for c in verify.CASES
+        for b, i in verify.IMPLEMENTATIONS
+        if _installed(b) and verify.unsupported(c, b, i) is None
+    }
     expected = {(b, i) for b, i in verify.IMPLEMENTATIONS if _installed(b)}
     assert ran == expected
-
-
-def _installed(backend):
-    try:
-        verify.load_backend(backend)
-        return True
-    except ImportError:
-        return False

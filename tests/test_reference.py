@@ -11,14 +11,24 @@ from cells.wiring import AutoNCP
 def small(name, **hparams):
     spec = cells.get_spec(name, 3, 5, **hparams)
     rng = np.random.default_rng(3)
-    return spec, spec.random_params(1), rng.standard_normal((2, 4, 3)), rng.uniform(0.3, 2.0, (2, 4))
+    return (
+        spec,
+        spec.random_params(1),
+        rng.standard_normal((2, 4, 3)),
+        rng.uniform(0.3, 2.0, (2, 4)),
+    )
 
 
-@pytest.mark.parametrize("name, hparams", [
-    ("lstm", {}), ("gru", {}), ("cfc", {"backbone_units": 6, "mode": "pure"}),
-    ("cfc", {"backbone_units": 6, "backbone_activation": "gelu", "mixed_memory": True}),
-    ("ltc", {}),
-])
+@pytest.mark.parametrize(
+    "name, hparams",
+    [
+        ("lstm", {}),
+        ("gru", {}),
+        ("cfc", {"backbone_units": 6, "mode": "pure"}),
+        ("cfc", {"backbone_units": 6, "backbone_activation": "gelu", "mixed_memory": True}),
+        ("ltc", {}),
+    ],
+)
 def test_complex_step_gradients_agree_with_finite_differences(name, hparams):
     """The complex-step oracle checked by an independent method (central differences)."""
     spec, params, x, ts = small(name, **hparams)
@@ -32,7 +42,9 @@ def test_complex_step_gradients_agree_with_finite_differences(name, hparams):
         def loss(delta, key=key):
             if key == "x":
                 return reference.run(spec, params, x + delta, timespans=ts)[0].sum()
-            return reference.run(spec, {**params, key: params[key] + delta}, x, timespans=ts)[0].sum()
+            return reference.run(spec, {**params, key: params[key] + delta}, x, timespans=ts)[
+                0
+            ].sum()
 
         numeric = (loss(eps * direction) - loss(-eps * direction)) / (2 * eps)
         analytic = np.sum(grads[key] * direction)
@@ -52,7 +64,9 @@ def test_per_sample_timespans_apply_to_their_own_sample(name):
     np.testing.assert_array_equal(y, y_3d)
 
 
-@pytest.mark.parametrize("name, uses_time", [("lstm", False), ("gru", False), ("cfc", True), ("ltc", True)])
+@pytest.mark.parametrize(
+    "name, uses_time", [("lstm", False), ("gru", False), ("cfc", True), ("ltc", True)]
+)
 def test_timespans_matter_exactly_for_continuous_time_cells(name, uses_time):
     spec, params, x, ts = small(name)
     y_ts, _ = reference.run(spec, params, x, timespans=ts)
@@ -100,12 +114,15 @@ def test_random_params_keep_constrained_ltc_parameters_positive():
     assert not np.array_equal(params["vleak"], spec.init_params(0)["vleak"])
 
 
-@pytest.mark.parametrize("spec", [
-    cells.get_spec("cfc", 3, 8, mode="no_gate", backbone_layers=2, backbone_units=16),
-    cells.get_spec("cfc", 3, AutoNCP(8, 2), mixed_memory=True),
-    cells.get_spec("ltc", 3, AutoNCP(8, 2), ode_unfolds=3, input_mapping="none"),
-    cells.get_spec("gru", 3, 8),
-])
+@pytest.mark.parametrize(
+    "spec",
+    [
+        cells.get_spec("cfc", 3, 8, mode="no_gate", backbone_layers=2, backbone_units=16),
+        cells.get_spec("cfc", 3, AutoNCP(8, 2), mixed_memory=True),
+        cells.get_spec("ltc", 3, AutoNCP(8, 2), ode_unfolds=3, input_mapping="none"),
+        cells.get_spec("gru", 3, 8),
+    ],
+)
 def test_spec_config_round_trip(spec):
     import json
 

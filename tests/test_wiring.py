@@ -109,8 +109,10 @@ def test_auto_ncp_matches_ncps(ncps_wirings, units, output_size, sparsity, seed,
     theirs = ncps_wirings.AutoNCP(units, output_size, sparsity, seed)
     built = assert_same_as_ncps(ours, theirs, input_dim)
     assert built.num_layers == 3
-    assert built.description == f"AutoNCP(units={units}, output_size={output_size}, " \
-                                f"sparsity_level={sparsity}, seed={seed})"
+    assert (
+        built.description == f"AutoNCP(units={units}, output_size={output_size}, "
+        f"sparsity_level={sparsity}, seed={seed})"
+    )
 
 
 def test_auto_ncp_sparsity_one_is_accepted_like_ncps(ncps_wirings):
@@ -129,7 +131,8 @@ def test_auto_ncp_equals_its_explicit_ncp():
 def test_seed_changes_the_wiring():
     assert AutoNCP(20, 3, seed=1).build(4) != AutoNCP(20, 3, seed=2).build(4)
     assert Random(6, sparsity_level=0.5, random_seed=1).build(2) != Random(
-        6, sparsity_level=0.5, random_seed=2).build(2)
+        6, sparsity_level=0.5, random_seed=2
+    ).build(2)
 
 
 # ---------------------------------------------------------------------------- config round trips
@@ -210,8 +213,9 @@ def test_hash_and_equality_are_by_content():
     flipped[0, 0] *= -1
     assert Wiring.from_matrices(flipped, a.sensory_adjacency_matrix, 4) != a
     assert Wiring.from_matrices(a.adjacency_matrix, a.sensory_adjacency_matrix, 3) != a
-    split = Wiring.from_matrices(a.adjacency_matrix, a.sensory_adjacency_matrix, 4,
-                                 layers=[[2, 3], [0, 1]])
+    split = Wiring.from_matrices(
+        a.adjacency_matrix, a.sensory_adjacency_matrix, 4, layers=[[2, 3], [0, 1]]
+    )
     assert split != a and split.num_layers == 2
     assert FullyConnected(4, erev_init_seed=1).build(3) != a
     assert a != "not a wiring"

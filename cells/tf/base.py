@@ -91,10 +91,17 @@ class CellLayer(keras.layers.Layer):
                 tf.debugging.assert_positive(ts, "timespans: expected values > 0")
             ts = tf.reshape(ts, (batch, steps, 1))
         if hx is None:
-            state = tuple(tf.zeros((batch, self.spec.state_size), dtype) for _ in range(self.spec.state_arity))
+            state = tuple(
+                tf.zeros((batch, self.spec.state_size), dtype) for _ in range(self.spec.state_arity)
+            )
         else:
-            shape_of = lambda t: tuple(d if d is not None else -1 for d in tf.convert_to_tensor(t).shape)  # noqa: E731
-            parts = inputs.state_parts(self.spec, hx, static_batch if static_batch is not None else -1, shape_of)
+
+            def shape_of(t):
+                return tuple(d if d is not None else -1 for d in tf.convert_to_tensor(t).shape)
+
+            parts = inputs.state_parts(
+                self.spec, hx, static_batch if static_batch is not None else -1, shape_of
+            )
             state = tuple(tf.cast(tf.convert_to_tensor(p, dtype_hint=dtype), dtype) for p in parts)
         return x, state, ts
 
@@ -112,8 +119,10 @@ class CellLayer(keras.layers.Layer):
     def compute_output_spec(self, x, hx=None, timespans=None, training=False):
         batch, steps = x.shape[0], x.shape[1]
         y = keras.KerasTensor((batch, steps, self.spec.output_size), dtype=self.compute_dtype)
-        parts = [keras.KerasTensor((batch, self.spec.state_size), dtype=self.compute_dtype)
-                 for _ in range(self.spec.state_arity)]
+        parts = [
+            keras.KerasTensor((batch, self.spec.state_size), dtype=self.compute_dtype)
+            for _ in range(self.spec.state_arity)
+        ]
         return y, inputs.pack_state(self.spec, tuple(parts))
 
 

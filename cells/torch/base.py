@@ -39,7 +39,9 @@ class CellModule(nn.Module):
             tensor = torch.as_tensor(np.asarray(value), dtype=dtype, device=device)
             self.register_parameter(name, nn.Parameter(tensor.clone()))
         for name, value in spec.constants().items():
-            self.register_buffer(name, torch.as_tensor(value, dtype=dtype, device=device), persistent=False)
+            self.register_buffer(
+                name, torch.as_tensor(value, dtype=dtype, device=device), persistent=False
+            )
 
     # ---------------------------------------------------------------- helpers
     @property
@@ -74,7 +76,10 @@ class CellModule(nn.Module):
             ts = ts.reshape(batch, steps, 1)
         parts = inputs.state_parts(self.spec, hx, batch, shape_of=lambda t: tuple(t.shape))
         if parts is None:
-            parts = tuple(torch.zeros(batch, self.spec.state_size, **kind) for _ in range(self.spec.state_arity))
+            parts = tuple(
+                torch.zeros(batch, self.spec.state_size, **kind)
+                for _ in range(self.spec.state_arity)
+            )
         else:
             parts = tuple(torch.as_tensor(p, **kind) for p in parts)
         return x, parts, ts
@@ -91,7 +96,9 @@ class CellModule(nn.Module):
         raise NotImplementedError
 
     def extra_repr(self) -> str:
-        return f"{self.spec.describe()}, input_size={self.spec.input_size}, units={self.spec.units}, impl={self.impl!r}"
+        spec = self.spec
+        sizes = f"input_size={spec.input_size}, units={spec.units}"
+        return f"{spec.describe()}, {sizes}, impl={self.impl!r}"
 
 
 def value_and_grads(module: CellModule, x, hx=None, timespans=None, grad_y=None, grad_h=None):
@@ -105,7 +112,9 @@ def value_and_grads(module: CellModule, x, hx=None, timespans=None, grad_y=None,
     batch = x_t.shape[0]
     parts = inputs.state_parts(module.spec, hx, batch)
     if parts is None:
-        parts = tuple(np.zeros((batch, module.spec.state_size)) for _ in range(module.spec.state_arity))
+        parts = tuple(
+            np.zeros((batch, module.spec.state_size)) for _ in range(module.spec.state_arity)
+        )
     h0 = tuple(torch.tensor(np.asarray(p), **kind, requires_grad=True) for p in parts)
     ts = None if timespans is None else torch.tensor(np.asarray(timespans), **kind)
     module.zero_grad(set_to_none=True)
@@ -118,7 +127,9 @@ def value_and_grads(module: CellModule, x, hx=None, timespans=None, grad_y=None,
     names = list(module.canonical())
     tensors = [x_t, *h0, *module.canonical().values()]
     grads = torch.autograd.grad(loss, tensors, allow_unused=True)
-    as_numpy = [np.zeros(t.shape) if g is None else g.detach().cpu().numpy() for g, t in zip(grads, tensors)]
+    as_numpy = [
+        np.zeros(t.shape) if g is None else g.detach().cpu().numpy() for g, t in zip(grads, tensors)
+    ]
     result = {"x": as_numpy[0], "h0": tuple(as_numpy[1 : 1 + len(h0)])}
     result.update(zip(names, as_numpy[1 + len(h0) :]))
     numpy_state = tuple(p.detach().cpu().numpy() for p in h_parts)

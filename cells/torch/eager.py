@@ -21,6 +21,8 @@ class EagerCell(CellModule):
         params, constants = self.canonical(), self.constants()
         outputs = []
         for t in range(x.shape[1]):
-            y, state = step(ops, self.spec, params, constants, x[:, t], state, ts[:, t], self.training)
+            y, state = step(
+                ops, self.spec, params, constants, x[:, t], state, ts[:, t], self.training
+            )
             outputs.append(y)
         return torch.stack(outputs, dim=1), state

@@ -39,7 +39,11 @@ class NativeCell(CellModule):
         # Held outside the module tree: its own parameters are never used (functional_call
         # replaces them all), and they must not show up in .parameters() or state_dict().
         object.__setattr__(
-            self, "_rnn", rnn_class(spec.input_size, spec.units, batch_first=True, dtype=self.dtype, device=device)
+            self,
+            "_rnn",
+            rnn_class(
+                spec.input_size, spec.units, batch_first=True, dtype=self.dtype, device=device
+            ),
         )
 
     def run(self, x, state, ts):

@@ -97,7 +97,7 @@ from .gru import GRUSpec
 from .lstm import LSTMSpec
 from .ltc import LTCSpec
 from .spec import CellSpec
-from .wiring import FullyConnected, Wiring, build_wiring
+from .wiring import FullyConnected, Wiring
 
 __all__ = [
     "from_keras",
@@ -282,9 +282,11 @@ def _torch_dtype(torch, dtype):
     if isinstance(dtype, torch.dtype):
         resolved = dtype
     else:
-        resolved = {"float32": torch.float32, "float64": torch.float64}.get(
-            np.dtype(dtype).name if not isinstance(dtype, str) else dtype
-        )
+        try:
+            name = np.dtype(dtype).name
+        except TypeError:
+            name = None
+        resolved = {"float32": torch.float32, "float64": torch.float64}.get(name)
     if resolved not in (torch.float32, torch.float64):
         raise ValueError(f"dtype: expected float32 or float64, got {dtype!r}")
     return resolved
@@ -775,9 +777,9 @@ def from_keras(layer) -> tuple[CellSpec, dict[str, np.ndarray]]:
                 f"{'LSTM' if is_lstm else 'GRU'} represents), got {actual!r}"
             )
     cell = layer.cell
-    kernel = np.asarray(keras.ops.convert_to_numpy(cell.kernel))
-    weights = [kernel, keras.ops.convert_to_numpy(cell.recurrent_kernel),
-               keras.ops.convert_to_numpy(cell.bias)]
+    weights = [np.asarray(v.numpy())
+               for v in (cell.kernel, cell.recurrent_kernel, cell.bias)]
+    kernel = weights[0]
     cls = LSTMSpec if is_lstm else GRUSpec
     spec = cls(int(kernel.shape[0]), int(layer.units))
     return spec, params_from_keras_weights(spec, weights)

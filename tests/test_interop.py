@@ -246,21 +246,36 @@ def test_from_ncps_reads_hyper_parameters(torch, ncps):
 
 
 def test_from_ncps_reads_edited_wirings(torch, ncps):
-    """A hand-edited ncps wiring converts as it is (the matrices, not a config, are read)."""
-    wiring = ncps.wirings.AutoNCP(10, 3)
-    wiring.build(INPUTS)
-    wiring.adjacency_matrix[9, 9] = -1  # an extra inter-neuron self-synapse
-    wiring.sensory_adjacency_matrix[0, :] = 0  # feature 0 disconnected
-    torch.manual_seed(1)
-    module = ncps.torch.LTC(INPUTS, wiring).eval()
-    spec, params = interop.from_ncps(module)
-    np.testing.assert_array_equal(spec.built_wiring.adjacency_matrix, wiring.adjacency_matrix)
-    assert spec.built_wiring.sensory_adjacency_matrix[0].sum() == 0
-    assert spec.built_wiring != AutoNCP(10, 3).build(INPUTS)
-    x, ts, h0 = sample_inputs(spec, 1)
-    y_ncps, _ = run_ncps(torch, module, x, h0, ts)
-    check("edited-wiring LTC y vs reference", y_ncps,
-          reference.run(spec, params, x, h0[0], ts)[0], F32)
+    """Wirings convert from their matrices, not from a config, so edited ones convert as they
+    are: a hand-built ncps `Wiring`, and an AutoNCP built before it was passed to ncps (ncps's
+    build() is not idempotent: the module's second build() adds more synapses)."""
+    rng = np.random.default_rng(4)
+    hand = ncps.wirings.Wiring(6)
+    for src, dest in zip(rng.integers(0, 6, 12), rng.integers(0, 6, 12)):
+        hand.add_synapse(int(src), int(dest), int(rng.choice([-1, 1])))
+    hand.build(INPUTS)
+    for src, dest in [(0, 1), (1, 1), (2, 5), (2, 0)]:
+        hand.add_sensory_synapse(src, dest, 1 if dest else -1)
+    hand.set_output_dim(2)
+    prebuilt = ncps.wirings.AutoNCP(10, 3)
+    prebuilt.build(INPUTS)
+    for wiring in (hand, prebuilt):
+        torch.manual_seed(1)
+        module = ncps.torch.LTC(INPUTS, wiring, mixed_memory=True).eval()
+        jitter_(torch, module, 1)
+        spec, params = interop.from_ncps(module)
+        built = spec.built_wiring
+        np.testing.assert_array_equal(built.adjacency_matrix, wiring.adjacency_matrix)
+        np.testing.assert_array_equal(built.sensory_adjacency_matrix,
+                                      wiring.sensory_adjacency_matrix)
+        assert built.output_dim == wiring.output_dim
+        x, ts, h0 = sample_inputs(spec, 1)
+        y_ncps, _ = run_ncps(torch, module, x, h0, ts)
+        check(f"{type(wiring).__name__} LTC y vs reference", y_ncps,
+              reference.run(spec, params, x, h0, ts)[0], F32)
+    assert built.synapse_count > AutoNCP(10, 3).build(INPUTS).synapse_count  # built twice
+    assert hand.num_layers == 1 and interop.from_ncps(
+        ncps.torch.CfC(INPUTS, hand))[0].built_wiring.layers == (tuple(range(6)),)
 
 
 def test_bare_ncps_cells(torch, ncps):
@@ -369,6 +384,38 @@ def test_to_ncps_float32_and_rng(torch, ncps):
         np.testing.assert_array_equal(back[k], params[k].astype(np.float32), err_msg=k)
 
 
+def test_to_ncps_module_pickles(torch, ncps):
+    """The exported wiring class resolves as cells.interop.NcpsWiring, so torch.save works."""
+    import pickle
+
+    spec = cells.get_spec("ltc", INPUTS, NCP(4, 3, 2, 2, 2, 2, 2))
+    params = spec.random_params(0)
+    clone = pickle.loads(pickle.dumps(interop.to_ncps(spec, params, dtype="float64")))
+    back_spec, back = interop.from_ncps(clone)
+    assert back_spec == normalised(spec)
+    for k in params:
+        np.testing.assert_array_equal(back[k], params[k], err_msg=k)
+
+
+def test_from_ncps_accepts_calling_conventions(torch, ncps):
+    """return_sequences=False and batch_first=False change the call, not the parameters."""
+    torch.manual_seed(9)
+    plain = ncps.torch.CfC(INPUTS, 8, mixed_memory=True)
+    torch.manual_seed(9)
+    other = ncps.torch.CfC(INPUTS, 8, mixed_memory=True, return_sequences=False,
+                           batch_first=False)
+    (spec_a, params_a), (spec_b, params_b) = interop.from_ncps(plain), interop.from_ncps(other)
+    assert spec_a == spec_b
+    for k in params_a:
+        np.testing.assert_array_equal(params_a[k], params_b[k], err_msg=k)
+    x = torch.randn(STEPS, 1, INPUTS)  # time-major, one sample
+    with torch.no_grad():
+        last, _ = other(x)
+    y_ref, _ = reference.run(spec_a, params_a, x.transpose(0, 1).numpy())
+    check("return_sequences=False output vs reference's last step", last.numpy(),
+          y_ref[:, -1], F32)
+
+
 # ------------------------------------------------------------------------- 2. torch.nn
 @pytest.mark.parametrize("batch_first", [True, False])
 @pytest.mark.parametrize("kind", ["LSTM", "GRU"])
@@ -466,9 +513,9 @@ def test_keras_param_round_trip(keras, name):
         np.testing.assert_array_equal(back[k], params[k], err_msg=k)
     if name == "gru":  # the layout really is permuted: Keras's first block is z
         h = spec.units
-        np.testing.assert_array_equal(np.asarray(layer.cell.kernel)[:, :h],
+        np.testing.assert_array_equal(layer.cell.kernel.numpy()[:, :h],
                                       params["input_kernel"][:, h : 2 * h])
-        np.testing.assert_array_equal(np.asarray(layer.cell.bias)[1, :h],
+        np.testing.assert_array_equal(layer.cell.bias.numpy()[1, :h],
                                       params["recurrent_bias"][h : 2 * h])
 
 

@@ -175,7 +175,8 @@ class CfCSpec(CellSpec):
         """ncps.torch's init: xavier-uniform kernels, nn.Linear biases, w_tau = 0, A = 1."""
         rng = np.random.default_rng(seed)
         params = {}
-        for key, shape in self.param_shapes().items():
+        shapes = self.param_shapes()
+        for key, shape in shapes.items():
             if key.startswith("mm_"):
                 continue
             if key.endswith("w_tau"):
@@ -185,11 +186,11 @@ class CfCSpec(CellSpec):
             elif key.endswith("_kernel"):
                 params[key] = xavier_uniform(rng, *shape)
             else:
-                fan_in = self.param_shapes()[key[: -len("_bias")] + "_kernel"][0]
+                fan_in = shapes[key[: -len("_bias")] + "_kernel"][0]
                 params[key] = linear_bias(rng, fan_in, shape[0])
         if self.mixed_memory:
             params.update(memory.init_params(rng, self.input_size, self.units))
-        return {k: params[k] for k in self.param_shapes()}
+        return {k: params[k] for k in shapes}
 
     def constants(self):
         """Per-layer float masks `layer{l}_mask` of shape (layer input + n_l, n_l) when wired."""

@@ -40,6 +40,7 @@ for _gpu in tf.config.list_physical_devices("GPU"):
     except RuntimeError:
         pass  # already initialised by the caller
 
+from .. import CELL_NAMES  # noqa: E402
 from ..registry import Implementation, Registry  # noqa: E402
 from .base import CellLayer, value_and_grads  # noqa: E402
 from .graph import GraphCell  # noqa: E402
@@ -47,7 +48,7 @@ from .native import NativeCell  # noqa: E402
 
 IMPLEMENTATIONS = Registry("tf")
 IMPLEMENTATIONS.register(
-    Implementation("graph", ("cfc", "ltc", "lstm", "gru"), GraphCell, "tf.function + tf.while_loop")
+    Implementation("graph", CELL_NAMES, GraphCell, "tf.function + tf.while_loop")
 )
 IMPLEMENTATIONS.register(
     Implementation("native", ("lstm", "gru"), NativeCell, "keras.layers.LSTM / GRU (cuDNN on GPU)")

@@ -16,6 +16,7 @@ except ImportError as error:  # pragma: no cover - exercised by the isolation te
         "cells.torch needs PyTorch, which is not installed: pip install 'cellbench[torch]'"
     ) from error
 
+from .. import CELL_NAMES
 from ..registry import Implementation, Registry
 from .base import CellModule, value_and_grads
 from .eager import EagerCell
@@ -23,7 +24,7 @@ from .native import NativeCell
 
 IMPLEMENTATIONS = Registry("torch")
 IMPLEMENTATIONS.register(
-    Implementation("eager", ("cfc", "ltc", "lstm", "gru"), EagerCell, "step-by-step PyTorch")
+    Implementation("eager", CELL_NAMES, EagerCell, "step-by-step PyTorch")
 )
 IMPLEMENTATIONS.register(
     Implementation("native", ("lstm", "gru"), NativeCell, "torch.nn.LSTM / nn.GRU (oneDNN, cuDNN)")

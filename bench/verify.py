@@ -16,6 +16,7 @@ import csv
 import dataclasses
 import functools
 import importlib
+import importlib.util
 import io
 from collections.abc import Iterable
 from pathlib import Path
@@ -88,11 +89,18 @@ CASES: tuple[Case, ...] = (
 #: (backend, impl) pairs; each impl declares which cells it supports.
 IMPLEMENTATIONS: tuple[tuple[str, str], ...] = (
     ("torch", "eager"),
+    ("torch", "fused"),
+    ("torch", "compile"),
     ("torch", "native"),
+    ("torch", "triton"),
     ("tf", "graph"),
     ("tf", "native"),
+    ("tf", "fused"),
+    ("tf", "xla"),
 )
 DTYPES = ("float64", "float32")
+#: (backend, impl) -> (the optional module it needs, the cellbench extra that installs it).
+OPTIONAL_MODULES: dict[tuple[str, str], tuple[str, str]] = {("torch", "triton"): ("triton", "gpu")}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -155,29 +163,54 @@ def expected(case: Case, sizes: Sizes, seed: int):
     return y, state, grads
 
 
+def missing_module(backend: str, impl: str) -> str | None:
+    """Why `impl` cannot be built here for want of an optional module (None when it can)."""
+    if (backend, impl) not in OPTIONAL_MODULES:
+        return None
+    name, extra = OPTIONAL_MODULES[backend, impl]
+    if importlib.util.find_spec(name) is None:
+        return (
+            f"{backend}/{impl} needs {name}, which is not installed: "
+            f"pip install 'cellbench[{extra}]'"
+        )
+    return None
+
+
 def unsupported(case: Case, backend: str, impl: str, sizes: Sizes = Sizes()) -> str | None:
-    """Why `impl` cannot run `case` (None when it can); raises ImportError if not installed."""
+    """Why `impl` cannot run `case` (None when it can); raises ImportError if the backend is not
+    installed, and names the missing module of an impl that needs an optional one."""
     module = load_backend(backend)
-    return module.IMPLEMENTATIONS.get(impl).unsupported(case.spec(sizes))
+    reason = module.IMPLEMENTATIONS.get(impl).unsupported(case.spec(sizes))
+    return reason or missing_module(backend, impl)
 
 
 def check(
     case: Case, backend: str, impl: str, dtype: str, sizes: Sizes = Sizes(), seed: int = 0
 ) -> list[Row]:
-    """Compare one implementation against the reference -> one Row per quantity."""
+    """Compare one implementation against the reference -> one Row per quantity.
+
+    An implementation without backward (`supports_backward=False`) is run under no_grad and
+    compared on its outputs and final state only.
+    """
     module = load_backend(backend)
     p = problem(case, sizes, seed)
     y_ref, state_ref, grads_ref = expected(case, sizes, seed)
     built = module.build(p["spec"], p["params"], impl, dtype=_framework_dtype(backend, dtype))
-    y, state, grads = module.value_and_grads(
-        built, p["x"], p["hx"], p["timespans"], p["grad_y"], p["grad_h"]
-    )
+    if module.IMPLEMENTATIONS.get(impl).supports_backward:
+        y, state, grads = module.value_and_grads(
+            built, p["x"], p["hx"], p["timespans"], p["grad_y"], p["grad_h"]
+        )
+    else:
+        (y, state), grads = _forward_only(backend, built, p), None
     tol = numerics.tolerance(dtype)
     pairs = [("output", y, y_ref)]
     pairs += [(f"state[{i}]", s, r) for i, (s, r) in enumerate(zip(state, state_ref))]
-    pairs += [("grad x", grads["x"], grads_ref["x"])]
-    pairs += [(f"grad h0[{i}]", g, r) for i, (g, r) in enumerate(zip(grads["h0"], grads_ref["h0"]))]
-    pairs += [(f"grad {k}", grads[k], grads_ref[k]) for k in p["params"]]
+    if grads is not None:
+        pairs += [("grad x", grads["x"], grads_ref["x"])]
+        pairs += [
+            (f"grad h0[{i}]", g, r) for i, (g, r) in enumerate(zip(grads["h0"], grads_ref["h0"]))
+        ]
+        pairs += [(f"grad {k}", grads[k], grads_ref[k]) for k in p["params"]]
     rows = []
     for quantity, actual, want in pairs:
         abs_err, rel_err = numerics.errors(actual, want)
@@ -185,6 +218,22 @@ def check(
             Row(case.label, case.cell, backend, impl, dtype, quantity, abs_err, rel_err, tol)
         )
     return rows
+
+
+def _forward_only(backend: str, built, p) -> tuple:
+    """Outputs and final state parts (numpy) of a forward-only implementation, under no_grad."""
+    if backend != "torch":
+        raise ValueError(f"backend: forward-only checks exist for 'torch', got {backend!r}")
+    import torch
+
+    spec = p["spec"]
+    kind = dict(dtype=built.dtype, device=next(built.parameters()).device)
+    parts = cells.inputs.state_parts(spec, p["hx"], p["x"].shape[0])
+    with torch.no_grad():
+        hx = cells.inputs.pack_state(spec, tuple(torch.as_tensor(s, **kind) for s in parts))
+        y, h_t = built(torch.as_tensor(p["x"], **kind), hx, torch.as_tensor(p["timespans"], **kind))
+    h_parts = (h_t,) if spec.state_arity == 1 else tuple(h_t)
+    return y.cpu().numpy(), tuple(h.cpu().numpy() for h in h_parts)
 
 
 def _framework_dtype(backend: str, dtype: str):

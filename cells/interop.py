@@ -87,7 +87,6 @@ stacked torch RNN, Keras GRU ``reset_after=False``, ...) raises ValueError namin
 from __future__ import annotations
 
 import functools
-import importlib.util
 from typing import Any
 
 import numpy as np
@@ -252,8 +251,9 @@ def _import_ncps():
 
 
 def _import_keras():
-    if importlib.util.find_spec("torch") is not None:
-        import torch  # noqa: F401  - torch must load before TF when both are present
+    from .preload import before_tensorflow
+
+    before_tensorflow()
     try:
         import keras
     except ImportError as error:

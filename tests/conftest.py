@@ -1,10 +1,24 @@
-"""Shared test set-up: torch loads before TensorFlow (their bundled libraries clash otherwise),
-and TF's start-up logging stays quiet."""
+"""Shared test set-up: torch and Triton load before TensorFlow (their bundled libraries clash
+otherwise), TF's start-up logging stays quiet, and without a CUDA GPU Triton's kernels run in its
+CPU interpreter.
+
+TRITON_INTERPRET must be in the environment before `import triton`: Triton decorates its own
+library functions (tl.sum, tl.sigmoid) at import, for the GPU or for the interpreter. So: torch,
+the variable, then `before_tensorflow()` (cells.preload) imports Triton if it is installed; test
+modules import TensorFlow later.
+"""
 
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 try:
-    import torch  # noqa: F401
+    import torch
 except ImportError:
-    pass
+    torch = None
+
+if torch is not None and not torch.cuda.is_available():
+    os.environ.setdefault("TRITON_INTERPRET", "1")
+
+from cells.preload import before_tensorflow  # noqa: E402
+
+before_tensorflow()  # Triton too: loaded after TF, its LLVM aborts the process

@@ -5,7 +5,9 @@
     params = layer.export_params()                   # the canonical dict back, exact
 
 Implementations (`IMPLEMENTATIONS.names()`): "graph" (every cell, tf.function), "native"
-(keras LSTM/GRU). Keras must run on its TensorFlow backend (KERAS_BACKEND=tensorflow).
+(keras LSTM/GRU), "fused" (state-free work hoisted out of the loop; not wired CfC), "xla"
+(every cell, compiled by XLA). Keras must run on its TensorFlow backend
+(KERAS_BACKEND=tensorflow).
 """
 
 from __future__ import annotations
@@ -14,10 +16,9 @@ import os
 
 # TF's C++ start-up chatter buries real messages; users can still raise the level.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-try:  # torch must load before TF when both are present (their bundled libraries clash)
-    import torch  # noqa: F401
-except ImportError:
-    pass
+from ..preload import before_tensorflow
+
+before_tensorflow()  # torch and Triton first: their libraries clash with TF's otherwise
 
 try:
     import keras
@@ -43,8 +44,11 @@ for _gpu in tf.config.list_physical_devices("GPU"):
 from .. import CELL_NAMES  # noqa: E402
 from ..registry import Implementation, Registry  # noqa: E402
 from .base import CellLayer, value_and_grads  # noqa: E402
+from .fused import FusedCell  # noqa: E402
+from .fused import unsupported as fused_unsupported  # noqa: E402
 from .graph import GraphCell  # noqa: E402
 from .native import NativeCell  # noqa: E402
+from .xla import XlaCell  # noqa: E402
 
 IMPLEMENTATIONS = Registry("tf")
 IMPLEMENTATIONS.register(
@@ -52,6 +56,18 @@ IMPLEMENTATIONS.register(
 )
 IMPLEMENTATIONS.register(
     Implementation("native", ("lstm", "gru"), NativeCell, "keras.layers.LSTM / GRU (cuDNN on GPU)")
+)
+IMPLEMENTATIONS.register(
+    Implementation(
+        "fused",
+        CELL_NAMES,
+        FusedCell,
+        "tf.function, state-free work (input projections, LTC sensory synapses) out of the loop",
+        limits=fused_unsupported,
+    )
+)
+IMPLEMENTATIONS.register(
+    Implementation("xla", CELL_NAMES, XlaCell, "the fused loop (graph's where not) compiled by XLA")
 )
 
 

@@ -1,7 +1,7 @@
 """`graph`: the cell's shared step (`cells.steps`) in a tf.while_loop inside tf.function.
 
-Supports every cell and mode, forward and backward; `xla` (later) is the same trace with
-jit_compile=True.
+Supports every cell and mode, forward and backward; `fused` and `xla` (cells.tf.fused,
+cells.tf.xla) hoist the state-free work out of this loop, and `xla` compiles it.
 """
 
 from __future__ import annotations

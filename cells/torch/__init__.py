@@ -4,7 +4,10 @@
     y, h_T = module(x, hx=None, timespans=None)   # batch_first, like nn.LSTM
     params = module.export_params()                # the canonical dict back, exact
 
-Implementations (`IMPLEMENTATIONS.names()`): "eager" (every cell), "native" (nn.LSTM/nn.GRU).
+Implementations (`IMPLEMENTATIONS.names()`): "eager" (every cell, the readable baseline),
+"fused" (CfC and LTC restructured for speed, hand BPTT for CfC), "compile" (torch.compile of
+one step, every cell), "native" (nn.LSTM/nn.GRU), "triton" (CfC/LTC step kernels, GPU,
+forward only). Each declares what it supports; `build` says why when it cannot run a spec.
 """
 
 from __future__ import annotations
@@ -19,15 +22,42 @@ except ImportError as error:  # pragma: no cover - exercised by the isolation te
 from .. import CELL_NAMES
 from ..registry import Implementation, Registry
 from .base import CellModule, value_and_grads
+from .compiled import CompiledCell
 from .eager import EagerCell
+from .fused import FusedCell
+from .fused import limits as fused_limits
 from .native import NativeCell
+from .triton_cell import TritonCell  # imports Triton only when a cell is built
+from .triton_cell import limits as triton_limits
 
 IMPLEMENTATIONS = Registry("torch")
 IMPLEMENTATIONS.register(
     Implementation("eager", CELL_NAMES, EagerCell, "step-by-step PyTorch")
 )
 IMPLEMENTATIONS.register(
+    Implementation(
+        "fused",
+        ("cfc", "ltc"),
+        FusedCell,
+        "hoisted input GEMMs, merged heads, hand BPTT (CfC); batched sensory synapses (LTC)",
+        limits=fused_limits,
+    )
+)
+IMPLEMENTATIONS.register(
+    Implementation("compile", CELL_NAMES, CompiledCell, "torch.compile of one step (Inductor)")
+)
+IMPLEMENTATIONS.register(
     Implementation("native", ("lstm", "gru"), NativeCell, "torch.nn.LSTM / nn.GRU (oneDNN, cuDNN)")
+)
+IMPLEMENTATIONS.register(
+    Implementation(
+        "triton",
+        ("cfc", "ltc"),
+        TritonCell,
+        "Triton step kernels (GPU; CPU via TRITON_INTERPRET=1)",
+        supports_backward=False,
+        limits=triton_limits,
+    )
 )
 
 

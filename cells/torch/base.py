@@ -29,6 +29,9 @@ class CellModule(nn.Module):
     """
 
     impl = ""
+    #: True: `prepare` passes ts=None when the call gave no timespans (every step lasts 1), so an
+    #: implementation can skip the multiply; False: it gets a tensor of ones.
+    unit_timespans_as_none = False
 
     def __init__(self, spec: CellSpec, params=None, dtype=None, device=None, seed: int = 0):
         super().__init__()
@@ -60,7 +63,10 @@ class CellModule(nn.Module):
         return {k: v.detach().cpu().numpy().copy() for k, v in self.named_parameters()}
 
     def prepare(self, x, hx, timespans):
-        """Check the call's arguments -> (x, state tuple, ts (B, T, 1)), all in the module dtype."""
+        """Check the call's arguments -> (x, state tuple, ts (B, T, 1)), all in the module dtype.
+
+        ts is None instead when no timespans were given and `unit_timespans_as_none` is set.
+        """
         if not isinstance(x, torch.Tensor):
             raise ValueError(f"x: expected a torch.Tensor, got {type(x).__name__}")
         batch, steps = inputs.check_sequence_shape(self.spec, x.shape)
@@ -68,7 +74,7 @@ class CellModule(nn.Module):
             raise ValueError(f"x: expected dtype {self.dtype} (the module's), got {x.dtype}")
         kind = dict(dtype=self.dtype, device=x.device)
         if timespans is None:
-            ts = torch.ones(batch, steps, 1, **kind)
+            ts = None if self.unit_timespans_as_none else torch.ones(batch, steps, 1, **kind)
         else:
             ts = torch.as_tensor(timespans, **kind)
             inputs.check_timespans_shape(ts.shape, batch, steps)

@@ -15,9 +15,10 @@ layer call, so all candidates run as graphs, keras LSTM included:
 The first call (tracing, XLA compilation) and --warmup more are outside the timed region and
 the first is reported as "first ms". Per cell, the candidates (keras LSTM included) are then
 timed round-robin, --repeats rounds, so that the machine's slow spells fall on all of them
-alike; the figure is the median, with the spread (interquartile range) beside it. Ratios are
-of medians, against keras LSTM in the same direction. --json writes every number with the
-machine description.
+alike (--order blocked times each candidate's calls in a row instead, as a training loop
+would run them); the figure is the median, with the spread (interquartile range) beside
+it. Ratios are of medians, against keras LSTM in the same direction. --json writes every
+number with the machine description.
 """
 
 from __future__ import annotations
@@ -57,6 +58,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=3, help="untimed calls after the first")
     parser.add_argument(
         "--directions", nargs="+", default=list(DIRECTIONS), choices=list(DIRECTIONS)
+    )
+    parser.add_argument(
+        "--order",
+        default="interleaved",
+        choices=["interleaved", "blocked"],
+        help="interleaved: one call of each candidate per round (slow spells of the machine "
+        "fall on all alike); blocked: all of one candidate's calls in a row (as in a "
+        "training loop: its caches stay warm)",
     )
     parser.add_argument("--json", type=Path, default=None, help="write the results here")
     args = parser.parse_args(argv)
@@ -103,11 +112,12 @@ def summary(times_s: list[float], first_s: float) -> dict:
     }
 
 
-def timed_interleaved(calls: dict, repeats: int, warmup: int) -> dict:
-    """Time every call of `calls` (key -> callable) round-robin -> key -> `summary`.
+def timed(calls: dict, repeats: int, warmup: int, interleaved: bool = True) -> dict:
+    """Time every call of `calls` (key -> callable) -> key -> `summary`.
 
-    Round-robin, in an order rotated every round, so that a slow spell of the machine falls
-    on every candidate alike instead of on whichever was running at the time.
+    interleaved: round-robin, in an order rotated every round, so that a slow spell of the
+    machine falls on every candidate alike instead of on whichever was running at the time;
+    else each candidate's calls in a row.
     """
     first = {}
     for key, call in calls.items():
@@ -118,13 +128,15 @@ def timed_interleaved(calls: dict, repeats: int, warmup: int) -> dict:
         for call in calls.values():
             call()
     keys = list(calls)
+    if interleaved:
+        order = [keys[r % len(keys) :] + keys[: r % len(keys)] for r in range(repeats)]
+    else:
+        order = [[key] * repeats for key in keys]
     times = {key: [] for key in keys}
-    for round_ in range(repeats):
-        shift = round_ % len(keys)
-        for key in keys[shift:] + keys[:shift]:
-            start = time.perf_counter()
-            calls[key]()
-            times[key].append(time.perf_counter() - start)
+    for key in (key for batch in order for key in batch):
+        start = time.perf_counter()
+        calls[key]()
+        times[key].append(time.perf_counter() - start)
     return {key: summary(times[key], first[key]) for key in keys}
 
 
@@ -184,7 +196,7 @@ def main(argv=None) -> int:
     shape = f"B={args.batch} T={args.steps} I={args.inputs} H={args.hidden}"
     print(
         f"{shape} CfC backbone={args.backbone} {args.dtype}, threads intra={args.threads} "
-        f"inter={args.inter_op}, median of {args.repeats}"
+        f"inter={args.inter_op}, median of {args.repeats}, {args.order}"
     )
     results = []
     for cell in args.cells:
@@ -193,9 +205,8 @@ def main(argv=None) -> int:
             for label, made in candidates(args, tf, cell, x)
             for direction in args.directions
         }
-        for (label, direction), timing in timed_interleaved(
-            calls, args.repeats, args.warmup
-        ).items():
+        timings = timed(calls, args.repeats, args.warmup, args.order == "interleaved")
+        for (label, direction), timing in timings.items():
             results.append({"cell": cell, "label": label, "direction": direction, **timing})
     baseline = {
         (r["cell"], r["direction"]): r["median_ms"] for r in results if r["label"] == "keras LSTM"

@@ -187,13 +187,8 @@ class _Recurrence(torch.autograd.Function):
         d_w_h = h_prev.t() @ d_a_flat
         d_w_g = d_b_g = None
         if has_backbone:
-            z_in = (
-                z_all
-                if ctx.activation in SIGMOID_FORMS
-                else _activation_and_derivative(ctx.activation)[0](a_all)
-            )
-            d_g_flat = d_g.reshape(flat, -1)
-            d_w_g = z_in.reshape(flat, -1).t() @ d_g_flat
+            d_g_flat = d_g.reshape(flat, -1)  # z_all holds the heads' input for every form
+            d_w_g = z_all.reshape(flat, -1).t() @ d_g_flat
             d_b_g = d_g_flat.sum(dim=0)
         return d_a, d_h, d_w_h, d_w_g, d_b_g, None, None, None
 

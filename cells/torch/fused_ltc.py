@@ -45,15 +45,21 @@ def _synapse_sums(v, sigma, sigma_mu, w_erev, w):
     return (activation * w_erev).sum(dim=1), (activation * w).sum(dim=1)
 
 
-def sensory(spec: LTCSpec, p: dict, x):
-    """Mapped inputs x (N, I) -> sensory (numerator, denominator), each (N, H), in chunks."""
-    sigma = p["sensory_sigma"]
-    sigma_mu = sigma * p["sensory_mu"]
-    w = _positive(spec, p["sensory_w"]) * p["sensory_sparsity_mask"]
-    w_erev = w * p["sensory_erev"]
-    rows = max(1, _SENSORY_ELEMENTS // max(1, sigma.numel()))
+def sensory_sums(x, w, sigma, mu, erev, max_elements=None):
+    """Sensory synapse sums of mapped inputs x (N, I); w (I, H) already constrained and masked
+    -> (numerator, denominator), each (N, H). Chunked over rows so the (rows, I, H) activations
+    hold at most `max_elements` (default `_SENSORY_ELEMENTS`)."""
+    limit = _SENSORY_ELEMENTS if max_elements is None else max_elements
+    sigma_mu, w_erev = sigma * mu, w * erev
+    rows = max(1, limit // max(1, sigma.numel()))
     parts = [_synapse_sums(chunk, sigma, sigma_mu, w_erev, w) for chunk in x.split(rows)]
     return torch.cat([n for n, _ in parts]), torch.cat([d for _, d in parts])
+
+
+def sensory(spec: LTCSpec, p: dict, x):
+    """Mapped inputs x (N, I) -> sensory (numerator, denominator), each (N, H), in chunks."""
+    w = _positive(spec, p["sensory_w"]) * p["sensory_sparsity_mask"]
+    return sensory_sums(x, w, p["sensory_sigma"], p["sensory_mu"], p["sensory_erev"])
 
 
 def unfold(v, cm_t, offset_num, offset_den, sigma, sigma_mu, w_erev, w, unfolds: int):

@@ -35,7 +35,7 @@ import torch
 
 from .. import memory
 from ..cfc import CfCSpec
-from . import ops
+from . import fused_ltc, ops
 from .base import CellModule
 
 #: Largest number of elements of the (B, chunk, I, H) sensory activations held at once.
@@ -266,16 +266,9 @@ def sensory_sums(x, weight, sigma, mu, erev, max_elements: int = SENSORY_ELEMENT
     """Sensory synapse sums of every step: x (B, T, I), weight/sigma/mu/erev (I, H), weight
     already constrained and masked -> (numerator, denominator), each (B, T, H) contiguous.
 
-    Chunked over time so the (B, chunk, I, H) activations hold at most `max_elements`.
+    The chunked pass of the fused LTC (`fused_ltc.sensory_sums`), over all B*T rows.
     """
     batch, steps, inputs = x.shape
-    units = weight.shape[1]
-    chunk = max(1, max_elements // max(1, batch * inputs * units))
-    numerator = x.new_empty(batch, steps, units)
-    denominator = x.new_empty(batch, steps, units)
-    for t0 in range(0, steps, chunk):
-        window = x[:, t0 : t0 + chunk, :, None]  # (B, chunk, I, 1)
-        activation = weight * torch.sigmoid(sigma * (window - mu))  # (B, chunk, I, H)
-        numerator[:, t0 : t0 + chunk] = torch.sum(activation * erev, dim=-2)
-        denominator[:, t0 : t0 + chunk] = torch.sum(activation, dim=-2)
-    return numerator, denominator
+    rows = x.reshape(batch * steps, inputs)
+    num, den = fused_ltc.sensory_sums(rows, weight, sigma, mu, erev, max_elements)
+    return num.view(batch, steps, -1), den.view(batch, steps, -1)

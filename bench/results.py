@@ -8,6 +8,8 @@ the old file or the new one, never a torn one.
 from __future__ import annotations
 
 import contextlib
+import csv
+import io
 import json
 import os
 import platform
@@ -38,6 +40,16 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
 
 def write_json_atomic(path: str | os.PathLike, data: Any) -> Path:
     return write_text_atomic(path, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+
+
+def csv_text(rows: list[dict]) -> str:
+    """Rows of dicts (same keys) as CSV text with a header (an empty table has no columns)."""
+    buffer = io.StringIO()
+    if rows:
+        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return buffer.getvalue()
 
 
 def _version(module: str) -> str | None:

@@ -12,12 +12,10 @@ The tests (tests/test_parity.py) run this same code, so what the CLI reports is 
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import functools
 import importlib
 import importlib.util
-import io
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -27,7 +25,7 @@ import cells
 from cells import numerics, reference
 from cells.wiring import NCP, AutoNCP, Random
 
-from .results import machine_info, write_json_atomic, write_text_atomic
+from .results import csv_text, machine_info, write_json_atomic, write_text_atomic
 
 
 @dataclasses.dataclass(frozen=True)
@@ -296,15 +294,6 @@ def format_table(summary: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def _csv(rows: list[Row]) -> str:
-    buffer = io.StringIO()
-    fields = list(rows[0].as_dict()) if rows else ["case"]
-    writer = csv.DictWriter(buffer, fieldnames=fields)
-    writer.writeheader()
-    writer.writerows(r.as_dict() for r in rows)
-    return buffer.getvalue()
-
-
 def run_verify(
     cells_=None,
     dtypes=DTYPES,
@@ -351,7 +340,7 @@ def run_verify(
     }
     json_path = Path(json_path)
     write_json_atomic(json_path, report)
-    write_text_atomic(json_path.with_suffix(".csv"), _csv(rows))
+    write_text_atomic(json_path.with_suffix(".csv"), csv_text([r.as_dict() for r in rows]))
     out(
         f"{len(summary) - len(failed)}/{len(summary)} implementation checks passed "
         f"({len(rows)} quantities); wrote {json_path} and {json_path.with_suffix('.csv')}"

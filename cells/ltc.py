@@ -174,6 +174,43 @@ def _synapses(ops, v, weight, sigma, mu, erev, mask):
     return ops.sum(activation * erev, axis=-2), ops.sum(activation, axis=-2)
 
 
+def positive(ops, spec: LTCSpec):
+    """The map applied to w, sensory_w, cm and gleak: softplus or the identity."""
+    return ops.softplus if spec.implicit_constraints else (lambda value: value)
+
+
+def map_input(ops, spec: LTCSpec, p, x):
+    """The input mapping: x (B, I) -> x * input_w (+ input_b)."""
+    if spec.input_mapping in ("affine", "linear"):
+        x = x * p["input_w"]
+    if spec.input_mapping == "affine":
+        x = x + p["input_b"]
+    return x
+
+
+def map_output(spec: LTCSpec, p, v):
+    """The output mapping of the first `motor` neurons of v (B, H) -> y (B, motor)."""
+    y = v[:, : spec.output_size]
+    if spec.output_mapping in ("affine", "linear"):
+        y = y * p["output_w"]
+    if spec.output_mapping == "affine":
+        y = y + p["output_b"]
+    return y
+
+
+def sensory_drive(ops, spec: LTCSpec, p, k, x):
+    """Sensory synapse sums of the mapped input x (B, I) -> (numerator, denominator) (B, H)."""
+    return _synapses(
+        ops,
+        x,
+        positive(ops, spec)(p["sensory_w"]),
+        p["sensory_sigma"],
+        p["sensory_mu"],
+        p["sensory_erev"],
+        k["sensory_sparsity_mask"],
+    )
+
+
 def step(ops, spec: LTCSpec, p, k, x, state, ts, training=False):
     """x: (B, I), state (v,) or (v, c) with (B, H), ts: (B, 1) -> (y (B, motor), state).
 
@@ -183,31 +220,15 @@ def step(ops, spec: LTCSpec, p, k, x, state, ts, training=False):
         v, c = memory.step(ops, p, x, *state)
     else:
         (v,) = state
-    positive = ops.softplus if spec.implicit_constraints else (lambda value: value)
-    if spec.input_mapping in ("affine", "linear"):
-        x = x * p["input_w"]
-    if spec.input_mapping == "affine":
-        x = x + p["input_b"]
+    softplus = positive(ops, spec)
     # The input is held constant over the step, so the sensory synapses are computed once.
-    sensory_num, sensory_den = _synapses(
-        ops,
-        x,
-        positive(p["sensory_w"]),
-        p["sensory_sigma"],
-        p["sensory_mu"],
-        p["sensory_erev"],
-        k["sensory_sparsity_mask"],
-    )
-    cm_t = positive(p["cm"]) / (ts / spec.ode_unfolds)
-    gleak = positive(p["gleak"])
-    w = positive(p["w"])
+    sensory_num, sensory_den = sensory_drive(ops, spec, p, k, map_input(ops, spec, p, x))
+    cm_t = softplus(p["cm"]) / (ts / spec.ode_unfolds)
+    gleak = softplus(p["gleak"])
+    w = softplus(p["w"])
     for _ in range(spec.ode_unfolds):
         num, den = _synapses(ops, v, w, p["sigma"], p["mu"], p["erev"], k["sparsity_mask"])
         numerator = cm_t * v + gleak * p["vleak"] + num + sensory_num
         v = numerator / (cm_t + gleak + den + sensory_den + spec.epsilon)
-    y = v[:, : spec.output_size]
-    if spec.output_mapping in ("affine", "linear"):
-        y = y * p["output_w"]
-    if spec.output_mapping == "affine":
-        y = y + p["output_b"]
+    y = map_output(spec, p, v)
     return y, ((v, c) if spec.mixed_memory else (v,))

@@ -20,10 +20,14 @@ def _format_ltc(result: dict) -> str:
     for row in result["rows"]:
         by_unfolds.setdefault(row["ode_unfolds"], {})[row["backend"]] = row["max_abs_error"]
     backends = list(dict.fromkeys(row["backend"] for row in result["rows"]))
-    lines = ["LTC fused solver vs its ODE (max abs error)",
-             f"{'unfolds':>8} " + " ".join(f"{b:>12}" for b in backends)]  # fmt: skip
+    lines = [
+        "LTC fused solver vs its ODE (max abs error)",
+        f"{'unfolds':>8} " + " ".join(f"{b:>12}" for b in backends),
+    ]
     for n, errors in by_unfolds.items():
-        lines.append(f"{n:>8} " + " ".join(f"{errors.get(b, float('nan')):>12.3e}" for b in backends))
+        lines.append(
+            f"{n:>8} " + " ".join(f"{errors.get(b, float('nan')):>12.3e}" for b in backends)
+        )
     orders = ", ".join(f"{b} {o:.3f}" for b, o in result["orders"].items())
     lines.append(f"fitted order (unfolds >= 8; 1 expected): {orders}")
     for backend, reason in result["skipped"].items():
@@ -32,8 +36,10 @@ def _format_ltc(result: dict) -> str:
 
 
 def _format_cfc(result: dict) -> str:
-    lines = ["CfC pure vs its ODE, one step (rms error / mean |x_ode|)",
-             f"{'timespan':>9} {'from zeros':>16} {'from random':>16}"]  # fmt: skip
+    lines = [
+        "CfC pure vs its ODE, one step (rms error / mean |x_ode|)",
+        f"{'timespan':>9} {'from zeros':>16} {'from random':>16}",
+    ]
     table: dict[float, list[str]] = {}
     for row in result["rows"]:
         table.setdefault(row["timespan"], []).append(

@@ -123,5 +123,12 @@ def pytest_terminal_summary(terminalreporter):
         if suite == "kernels":
             terminalreporter.write_sep("-", "kernel ratios (same run)")
             terminalreporter.write_line(kernels.format_ratio_table(kernels.ratio_table(document)))
+        if suite == "reference":
+            from bench import ode_bench  # needs numba, which only this suite requires
+
+            terminalreporter.write_sep("-", "ODE solver ratios (same run)")
+            terminalreporter.write_line(
+                ode_bench.format_ratio_table(ode_bench.ratio_table(document))
+            )
         note = "" if complete else " (interrupted: latest.json left as it was)"
         terminalreporter.write_line(f"cellbench: wrote {run_path}{note}")

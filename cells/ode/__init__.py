@@ -17,6 +17,11 @@ Requires numba (the `ode` extra).
 
 from __future__ import annotations
 
+import importlib.util
+
+if importlib.util.find_spec("numba") is None:
+    raise ImportError("cells.ode needs numba, which is not installed: pip install 'cellbench[ode]'")
+
 from .integrate import ODESolverError, Problem, integrate_adaptive, integrate_fixed
 from .solve import METHODS, solve_cfc_pure, solve_ltc
 from .tableaux import TABLEAUX, get_tableau

@@ -114,8 +114,13 @@ def cfc_pure_problem(spec, params, x) -> Problem:
     parts += [params["ff1_kernel"], params["ff1_bias"], params["w_tau"], params["A"]]
     shared = np.concatenate([np.ravel(p) for p in parts])
     width = spec.backbone_units if spec.backbone_layers else 0
-    meta = [spec.input_size, spec.units, width, spec.backbone_layers,
-            ACTIVATIONS.index(spec.backbone_activation)]  # fmt: skip
+    meta = [
+        spec.input_size,
+        spec.units,
+        width,
+        spec.backbone_layers,
+        ACTIVATIONS.index(spec.backbone_activation),
+    ]
     return Problem(
         rhs=_cfc_pure_rhs,
         shared=shared,

@@ -10,9 +10,10 @@ suites/reference):
     exp(r)  by its Taylor series to r^13 (truncation < 2e-16 relative on that interval)
     2^n     by binary powering with selects, so there is no int-to-float bit cast
 
-It is accurate to 1 ulp for |x| <= 45 (tests/test_ode.py checks it against numpy). `sigmoid`
-clamps its argument to [-40, 40]: beyond that the true sigmoid differs from the clamped value
-by less than 4.3e-18, far below every tolerance in cellbench.
+It is accurate to 1 ulp for |x| <= 44 (beyond that, 2^n leaves the range the selects cover;
+tests/test_ode.py checks both against numpy). `sigmoid` clamps its argument to [-40, 40]:
+beyond that the true sigmoid differs from the clamped value by less than 4.3e-18, far below
+every tolerance in cellbench.
 
 Callers need ``error_model="numpy"``: numba's default Python error model puts a
 division-by-zero check in front of each division, which stops the loop from vectorising.
@@ -33,7 +34,7 @@ FAST = {"fastmath": {"contract"}, "error_model": "numpy"}
 
 @numba.njit(inline="always", cache=True, **FAST)
 def exp_bounded(x):
-    """exp(x) for |x| <= 45 in float64 (1 ulp), in arithmetic only."""
+    """exp(x) for |x| <= 44 in float64 (1 ulp), in arithmetic only; wrong beyond."""
     n = np.floor(x * _LOG2E + 0.5)
     r = (x - n * _LN2_HI) - n * _LN2_LO
     p = 1.0 / 6227020800.0  # 1/13!

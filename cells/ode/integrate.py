@@ -46,9 +46,9 @@ _SAFETY, _MIN_FACTOR, _MAX_FACTOR = 0.9, 0.2, 10.0
 
 def rhs_function(function):
     """Compile `function` as a right-hand side (signature above; cached, vectorisable)."""
-    return numba.njit(
-        RHS_SIGNATURE, cache=True, fastmath={"contract"}, error_model="numpy"
-    )(function)
+    return numba.njit(RHS_SIGNATURE, cache=True, fastmath={"contract"}, error_model="numpy")(
+        function
+    )
 
 
 class ODESolverError(RuntimeError):
@@ -115,9 +115,18 @@ def _combine(y, h, weights, k, out):
 
 
 _FIXED_SIGNATURE = types.Tuple((f8[:, ::1], i8[::1]))(
-    RHS_TYPE, f8[:, ::1], f8[::1], f8[::1], f8[:, ::1], f8[::1], i8,
-    f8[::1], f8[:, ::1], i8[::1], i8,
-)  # fmt: skip
+    RHS_TYPE,
+    f8[:, ::1],
+    f8[::1],
+    f8[::1],
+    f8[:, ::1],
+    f8[::1],
+    i8,
+    f8[::1],
+    f8[:, ::1],
+    i8[::1],
+    i8,
+)
 
 
 @numba.njit(_FIXED_SIGNATURE, parallel=True, cache=True)
@@ -143,8 +152,9 @@ def _fixed_kernel(rhs, a, b, c, y0, t_end, n_steps, shared, samples, meta, work_
 
 
 @numba.njit(cache=True)
-def _initial_step(rhs, y, f, t_bound, order, rtol, atol, ytmp, scale, shared, sample, meta,
-                  work, f1):  # fmt: skip
+def _initial_step(
+    rhs, y, f, t_bound, order, rtol, atol, ytmp, scale, shared, sample, meta, work, f1
+):
     """Hairer's starting step, exactly as scipy's `select_initial_step` (one rhs call)."""
     n = y.shape[0]
     for j in range(n):
@@ -196,8 +206,26 @@ def _error_norm(k, h, e, e3, scale, err, err3):
 
 
 @numba.njit(cache=True)
-def _adaptive_one(rhs, a, b, c, e, e3, error_order, rtol, atol, max_steps, y0, t_bound,
-                  shared, sample, meta, work_size, y_out, stats):  # fmt: skip
+def _adaptive_one(
+    rhs,
+    a,
+    b,
+    c,
+    e,
+    e3,
+    error_order,
+    rtol,
+    atol,
+    max_steps,
+    y0,
+    t_bound,
+    shared,
+    sample,
+    meta,
+    work_size,
+    y_out,
+    stats,
+):
     """Integrate one sample from 0 to t_bound; write y_out and stats; return t reached."""
     n = y0.shape[0]
     stages = b.shape[0]
@@ -211,8 +239,22 @@ def _adaptive_one(rhs, a, b, c, e, e3, error_order, rtol, atol, max_steps, y0, t
     work = np.empty(max(work_size, 1))
     exponent = -1.0 / (error_order + 1)
     rhs(0.0, y, shared, sample, meta, work, k[0])
-    h_abs = _initial_step(rhs, y, k[0], t_bound, error_order, rtol, atol, ytmp, scale,
-                          shared, sample, meta, work, k[1])  # fmt: skip
+    h_abs = _initial_step(
+        rhs,
+        y,
+        k[0],
+        t_bound,
+        error_order,
+        rtol,
+        atol,
+        ytmp,
+        scale,
+        shared,
+        sample,
+        meta,
+        work,
+        k[1],
+    )
     evaluations, accepted, rejected = 2, 0, 0
     status = OK
     t = 0.0
@@ -239,8 +281,9 @@ def _adaptive_one(rhs, a, b, c, e, e3, error_order, rtol, atol, max_steps, y0, t
                 scale[j] = atol + max(abs(y[j]), abs(y_new[j])) * rtol
             error = _error_norm(k, h, e, e3, scale, err, err3)
             if error < 1.0:
-                factor = _MAX_FACTOR if error == 0.0 else min(_MAX_FACTOR,
-                                                              _SAFETY * error**exponent)
+                factor = (
+                    _MAX_FACTOR if error == 0.0 else min(_MAX_FACTOR, _SAFETY * error**exponent)
+                )
                 if step_rejected:
                     factor = min(1.0, factor)
                 h_abs *= factor
@@ -263,22 +306,69 @@ def _adaptive_one(rhs, a, b, c, e, e3, error_order, rtol, atol, max_steps, y0, t
 
 
 _ADAPTIVE_SIGNATURE = types.Tuple((f8[:, ::1], i8[:, ::1], f8[::1]))(
-    RHS_TYPE, f8[:, ::1], f8[::1], f8[::1], f8[::1], f8[::1], i8, f8, f8, i8,
-    f8[:, ::1], f8[::1], f8[::1], f8[:, ::1], i8[::1], i8,
-)  # fmt: skip
+    RHS_TYPE,
+    f8[:, ::1],
+    f8[::1],
+    f8[::1],
+    f8[::1],
+    f8[::1],
+    i8,
+    f8,
+    f8,
+    i8,
+    f8[:, ::1],
+    f8[::1],
+    f8[::1],
+    f8[:, ::1],
+    i8[::1],
+    i8,
+)
 
 
 @numba.njit(_ADAPTIVE_SIGNATURE, parallel=True, cache=True)
-def _adaptive_kernel(rhs, a, b, c, e, e3, error_order, rtol, atol, max_steps, y0, t_end,
-                     shared, samples, meta, work_size):  # fmt: skip
+def _adaptive_kernel(
+    rhs,
+    a,
+    b,
+    c,
+    e,
+    e3,
+    error_order,
+    rtol,
+    atol,
+    max_steps,
+    y0,
+    t_end,
+    shared,
+    samples,
+    meta,
+    work_size,
+):
     batch, n = y0.shape
     y_out = np.empty_like(y0)
     stats = np.zeros((batch, len(STATS)), dtype=np.int64)
     t_reached = np.empty(batch)
     for i in prange(batch):
-        t_reached[i] = _adaptive_one(rhs, a, b, c, e, e3, error_order, rtol, atol, max_steps,
-                                     y0[i], t_end[i], shared, samples[i], meta, work_size,
-                                     y_out[i], stats[i])  # fmt: skip
+        t_reached[i] = _adaptive_one(
+            rhs,
+            a,
+            b,
+            c,
+            e,
+            e3,
+            error_order,
+            rtol,
+            atol,
+            max_steps,
+            y0[i],
+            t_end[i],
+            shared,
+            samples[i],
+            meta,
+            work_size,
+            y_out[i],
+            stats[i],
+        )
     return y_out, stats, t_reached
 
 
@@ -341,12 +431,22 @@ def integrate_fixed(problem: Problem, tableau: Tableau, y0, t_end, n_steps: int)
             "the step is too large for this problem (raise n_steps or use an adaptive method)"
         )
     steps = np.full_like(evaluations, n_steps)
-    return y, {"rhs_evaluations": evaluations, "accepted_steps": steps,
-               "rejected_steps": np.zeros_like(steps)}  # fmt: skip
+    return y, {
+        "rhs_evaluations": evaluations,
+        "accepted_steps": steps,
+        "rejected_steps": np.zeros_like(steps),
+    }
 
 
-def integrate_adaptive(problem: Problem, tableau: Tableau, y0, t_end, rtol: float,
-                       atol: float, max_steps: int = 100_000):  # fmt: skip
+def integrate_adaptive(
+    problem: Problem,
+    tableau: Tableau,
+    y0,
+    t_end,
+    rtol: float,
+    atol: float,
+    max_steps: int = 100_000,
+):
     """Adaptive steps of an embedded pair from 0 to t_end per sample (scipy's controller).
 
     Args:
@@ -371,9 +471,20 @@ def integrate_adaptive(problem: Problem, tableau: Tableau, y0, t_end, rtol: floa
     max_steps = _check_count("max_steps", max_steps)
     y0, t_end = _check_start(problem, y0, t_end)
     y, stats, t_reached = _adaptive_kernel(
-        problem.rhs, tableau.a, tableau.b, tableau.c, tableau.e, tableau.e3,
-        tableau.error_order, rtol, atol, max_steps, y0, t_end, *_arrays(problem),
-    )  # fmt: skip
+        problem.rhs,
+        tableau.a,
+        tableau.b,
+        tableau.c,
+        tableau.e,
+        tableau.e3,
+        tableau.error_order,
+        rtol,
+        atol,
+        max_steps,
+        y0,
+        t_end,
+        *_arrays(problem),
+    )
     failed = np.flatnonzero(stats[:, 3] != OK)
     if failed.size:
         i = int(failed[0])

@@ -63,9 +63,7 @@ def ltc_problem(spec, params, x) -> Problem:
     """
     weight, gleak, cm = _constrained(spec, params)
     mapped = ltc.map_input(numpy_ops, spec, params, x)
-    sensory_num, sensory_den = ltc.sensory_drive(
-        numpy_ops, spec, params, spec.constants(), mapped
-    )
+    sensory_num, sensory_den = ltc.sensory_drive(numpy_ops, spec, params, spec.constants(), mapped)
     shared = np.concatenate(
         [
             weight.ravel(),
@@ -96,8 +94,7 @@ def numpy_rhs(spec, params, x_sample):
     weight, gleak, cm = _constrained(spec, params)
     mapped = ltc.map_input(numpy_ops, spec, params, x_sample[None, :])
     sensory_num, sensory_den = (
-        part[0]
-        for part in ltc.sensory_drive(numpy_ops, spec, params, spec.constants(), mapped)
+        part[0] for part in ltc.sensory_drive(numpy_ops, spec, params, spec.constants(), mapped)
     )
     sigma, mu, erev, vleak = params["sigma"], params["mu"], params["erev"], params["vleak"]
 

@@ -18,8 +18,21 @@ from .tableaux import get_tableau
 METHODS = ("euler", "rk4", "dopri5", "dop853")
 
 
-def _solve(spec: CellSpec, params, x, h0, timespans, make_problem, output, method, rtol,
-           atol, max_steps, n_steps, return_stats):  # fmt: skip
+def _solve(
+    spec: CellSpec,
+    params,
+    x,
+    h0,
+    timespans,
+    make_problem,
+    output,
+    method,
+    rtol,
+    atol,
+    max_steps,
+    n_steps,
+    return_stats,
+):
     tableau = get_tableau(method)
     if n_steps is None and not tableau.adaptive:
         raise ValueError(f"n_steps: {method} takes fixed steps, so give n_steps (got None)")
@@ -45,9 +58,20 @@ def _solve(spec: CellSpec, params, x, h0, timespans, make_problem, output, metho
     return result + (totals,) if return_stats else result
 
 
-def solve_ltc(spec, params, x, h0=None, timespans=None, *, method: str = "dopri5",
-              rtol: float = 1e-8, atol: float = 1e-8, max_steps: int = 100_000,
-              n_steps: int | None = None, return_stats: bool = False):  # fmt: skip
+def solve_ltc(
+    spec,
+    params,
+    x,
+    h0=None,
+    timespans=None,
+    *,
+    method: str = "dopri5",
+    rtol: float = 1e-8,
+    atol: float = 1e-8,
+    max_steps: int = 100_000,
+    n_steps: int | None = None,
+    return_stats: bool = False,
+):
     """The LTC's ODE solved along a sequence (see `cells.ode.ltc_rhs`).
 
     Args:
@@ -64,19 +88,55 @@ def solve_ltc(spec, params, x, h0=None, timespans=None, *, method: str = "dopri5
     """
     if spec.name != "ltc":
         raise ValueError(f"spec: expected an LTC spec, got {spec.describe()}")
-    return _solve(spec, params, x, h0, timespans, ltc_rhs.ltc_problem, ltc.map_output,
-                  method, rtol, atol, max_steps, n_steps, return_stats)  # fmt: skip
+    return _solve(
+        spec,
+        params,
+        x,
+        h0,
+        timespans,
+        ltc_rhs.ltc_problem,
+        ltc.map_output,
+        method,
+        rtol,
+        atol,
+        max_steps,
+        n_steps,
+        return_stats,
+    )
 
 
-def solve_cfc_pure(spec, params, x, h0=None, timespans=None, *, method: str = "dopri5",
-                   rtol: float = 1e-8, atol: float = 1e-8, max_steps: int = 100_000,
-                   n_steps: int | None = None, return_stats: bool = False):  # fmt: skip
+def solve_cfc_pure(
+    spec,
+    params,
+    x,
+    h0=None,
+    timespans=None,
+    *,
+    method: str = "dopri5",
+    rtol: float = 1e-8,
+    atol: float = 1e-8,
+    max_steps: int = 100_000,
+    n_steps: int | None = None,
+    return_stats: bool = False,
+):
     """The ODE that a pure-mode CfC approximates, solved along a sequence.
 
     Arguments and results as `solve_ltc` (see `cells.ode.cfc_rhs` for the ODE); the outputs
     are the states, as the unwired CfC's are.
     """
     cfc_rhs.check_spec(spec)
-    return _solve(spec, params, x, h0, timespans, cfc_rhs.cfc_pure_problem,
-                  lambda spec, params, h: h, method, rtol, atol, max_steps, n_steps,
-                  return_stats)  # fmt: skip
+    return _solve(
+        spec,
+        params,
+        x,
+        h0,
+        timespans,
+        cfc_rhs.cfc_pure_problem,
+        lambda spec, params, h: h,
+        method,
+        rtol,
+        atol,
+        max_steps,
+        n_steps,
+        return_stats,
+    )

@@ -90,11 +90,15 @@ def ltc_unfold_convergence(seed: int = 0, unfolds=UNFOLDS, backends=BACKENDS) ->
             rows.append({"backend": backend, "ode_unfolds": n, **errors[-1]})
         tail = [(n, e["max_abs_error"]) for n, e in zip(unfolds, errors) if n >= 8]
         if len(tail) >= 2:
-            orders[backend] = fitted_order(
-                [1.0 / n for n, _ in tail], [e for _, e in tail]
-            )  # fmt: skip
-    settings = {"cell": spec.to_config(), "seed": seed, "batch": x.shape[0], "steps": x.shape[1],
-                "timespans": "uniform(0.5, 1.5)", "truth": f"dopri5 rtol=atol={_TRUTH_TOL}"}  # fmt: skip
+            orders[backend] = fitted_order([1.0 / n for n, _ in tail], [e for _, e in tail])
+    settings = {
+        "cell": spec.to_config(),
+        "seed": seed,
+        "batch": x.shape[0],
+        "steps": x.shape[1],
+        "timespans": "uniform(0.5, 1.5)",
+        "truth": f"dopri5 rtol=atol={_TRUTH_TOL}",
+    }
     return {"rows": rows, "orders": orders, "skipped": skipped, "settings": settings}
 
 
@@ -121,9 +125,19 @@ def cfc_pure_error(seed: int = 0, timespans=TIMESPANS) -> dict:
             ts = np.full(x.shape[:2], span)
             truth, _ = solve_cfc_pure(spec, params, x, h0, ts, rtol=_TRUTH_TOL, atol=_TRUTH_TOL)
             cell, _ = reference.run(spec, params, x, h0, ts)
-            rows.append({"initial_state": label, "timespan": span, **_errors(cell, truth),
-                         "ode_mean_abs": float(np.mean(np.abs(truth)))})  # fmt: skip
-    settings = {"cell": spec.to_config(), "seed": seed, "batch": x.shape[0],
-                "params": "init_params (ncps init: w_tau = 0, A = 1)",
-                "truth": f"dopri5 rtol=atol={_TRUTH_TOL}"}  # fmt: skip
+            rows.append(
+                {
+                    "initial_state": label,
+                    "timespan": span,
+                    **_errors(cell, truth),
+                    "ode_mean_abs": float(np.mean(np.abs(truth))),
+                }
+            )
+    settings = {
+        "cell": spec.to_config(),
+        "seed": seed,
+        "batch": x.shape[0],
+        "params": "init_params (ncps init: w_tau = 0, A = 1)",
+        "truth": f"dopri5 rtol=atol={_TRUTH_TOL}",
+    }
     return {"rows": rows, "settings": settings}

@@ -3,8 +3,8 @@
 Numba has no vector math library on this platform (no SVML), so a loop calling `math.exp`
 makes one scalar libm call per element; the LTC right-hand side is 4,096 of those per
 evaluation. `exp_bounded` is the textbook exp written in plain arithmetic, which LLVM turns
-into AVX-512 code (about 4x faster per synapse than `math.exp` here; measured by
-suites/reference):
+into AVX-512 code: in the LTC right-hand side, 1.0 ns per synapse against 4.2 ns with
+`math.exp` in the same loop (one run side by side, 2-core Zen 5, N = 64):
 
     x = n ln2 + r,  |r| <= ln2 / 2      (Cody-Waite: ln2 split into a high and a low part)
     exp(r)  by its Taylor series to r^13 (truncation < 2e-16 relative on that interval)

@@ -70,7 +70,9 @@ def machine_info() -> dict[str, Any]:
         "cpu_count": os.cpu_count(),
         "python": platform.python_version(),
     }
-    for package in ("numpy", "scipy", "torch", "tensorflow", "keras", "ncps", "numba"):
+    for package in (
+        "numpy", "scipy", "torch", "tensorflow", "keras", "ncps", "numba", "gymnasium", "ale-py",
+    ):  # fmt: skip
         info[package] = _version(package)
     import sys
 

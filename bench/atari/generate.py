@@ -1,0 +1,277 @@
+"""`cellbench dataset generate`: the scripted expert plays, and its sequences become the dataset.
+
+Determinism and resuming rest on one idea: the dataset is cut into shards of `shard_size`
+sequences, and shard k of a split is played by one env seeded from (seed, split, k) alone, with
+its own expert. A shard's files therefore do not depend on which other shards ran beside it, on
+the number of envs, or on earlier interruptions. Files are written atomically as soon as a
+sequence is complete; on a re-run, shards whose files all exist are skipped and any other
+shard is replayed from its seed (files already there are kept, not rewritten).
+
+Sequences are 32 consecutive agent steps of one episode (the tail of an episode shorter than
+32 steps is dropped), each step the observation the expert saw and the action it chose.
+Episodes are full games; every finished episode's return goes into the manifest.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from ..results import machine_info, write_json_atomic
+from .sequences import MANIFEST, SEQUENCE_LENGTH, SPLITS, save_sequence, sequence_path
+from .settings import AtariSettings
+
+PROGRESS = "progress.json"
+_SPLIT_CODE = {"train": 0, "val": 1}
+
+
+@dataclasses.dataclass(frozen=True)
+class Shard:
+    split: str
+    number: int
+    first: int  # index of its first file in the split
+    count: int
+    seed: int
+
+    @property
+    def key(self) -> str:
+        return f"{self.split}/{self.number}"
+
+    def paths(self, directory: Path) -> list[Path]:
+        return [sequence_path(directory, self.split, self.first + j) for j in range(self.count)]
+
+
+def plan_shards(counts: dict[str, int], seed: int, shard_size: int) -> list[Shard]:
+    """Every shard of every split, in order."""
+    shards = []
+    for split in SPLITS:
+        total = counts.get(split, 0)
+        for number, first in enumerate(range(0, total, shard_size)):
+            state = np.random.SeedSequence([seed, _SPLIT_CODE[split], number]).generate_state(1)
+            count = min(shard_size, total - first)
+            shards.append(Shard(split, number, first, count, int(state[0])))
+    return shards
+
+
+class _Slot:
+    """One sub-env playing one shard: its expert, the sequence being filled, its returns."""
+
+    def __init__(self, shard: Shard | None, game: str, directory: Path):
+        from .experts import make_expert
+
+        self.shard = shard
+        self.directory = directory
+        self.expert = make_expert(game, 1, seed=shard.seed) if shard else None
+        self.written = 0
+        self.obs: list[np.ndarray] = []
+        self.actions: list[int] = []
+        self.episode_return = 0.0
+        self.returns: list[float] = []
+        self.steps = 0
+        self.awaiting_reset = False
+
+    @property
+    def active(self) -> bool:
+        return self.shard is not None and self.written < self.shard.count
+
+    def new_episode(self) -> None:
+        self.expert.reset(0)
+        self.obs, self.actions, self.episode_return = [], [], 0.0
+        self.awaiting_reset = False
+
+    def emit(self) -> bool:
+        """Write the filled sequence (unless a previous run did); True when a file was new."""
+        path = sequence_path(self.directory, self.shard.split, self.shard.first + self.written)
+        self.written += 1
+        obs, actions = np.stack(self.obs), np.asarray(self.actions, dtype=np.int64)
+        self.obs, self.actions = [], []
+        if path.exists():
+            return False
+        save_sequence(path, obs, actions)
+        return True
+
+
+def _play_wave(envs, shards: list[Shard | None], settings, directory, on_sequence) -> list:
+    """Play one shard per sub-env until every shard is written; returns the slots."""
+    slots = [_Slot(shard, settings.game, directory) for shard in shards]
+    seeds = [shard.seed if shard else 0 for shard in shards]
+    observations, info = envs.reset(seed=seeds)
+    for slot in slots:
+        if slot.active:
+            slot.new_episode()
+    while any(slot.active for slot in slots):
+        ram = info["ram"]
+        actions = np.zeros(len(slots), dtype=np.int64)
+        for i, slot in enumerate(slots):
+            if slot.active:
+                actions[i] = slot.expert.act(ram[i : i + 1])[0]
+                if not slot.awaiting_reset:
+                    slot.obs.append(observations[i])
+                    slot.actions.append(int(actions[i]))
+        observations, rewards, terminated, truncated, info = envs.step(actions)
+        for i, slot in enumerate(slots):
+            if not slot.active:
+                continue
+            if slot.awaiting_reset:  # gymnasium's NEXT_STEP autoreset: this step began a game
+                slot.new_episode()
+                continue
+            slot.steps += 1
+            slot.episode_return += float(rewards[i])
+            if len(slot.obs) == SEQUENCE_LENGTH:
+                on_sequence(slot.emit())
+            if terminated[i] or truncated[i]:
+                slot.returns.append(slot.episode_return)
+                slot.obs, slot.actions = [], []  # an episode's short tail is dropped
+                slot.awaiting_reset = True
+    return slots
+
+
+def _identity(settings: AtariSettings, seed: int, shard_size: int) -> dict:
+    return {"settings": settings.as_dict(), "seed": seed, "shard_size": shard_size}
+
+
+def _load_progress(directory: Path, identity: dict) -> dict:
+    path = directory / PROGRESS
+    if not path.exists():
+        if any(directory.glob("*_*.npz")):
+            raise ValueError(
+                f"out: {directory} already holds .npz files but no {PROGRESS}; it was not "
+                "generated by this command (or with other settings): use another --out"
+            )
+        return {**identity, "shards": {}}
+    progress = json.loads(path.read_text())
+    recorded = {key: progress.get(key) for key in identity}
+    if recorded != identity:
+        raise ValueError(
+            f"out: {directory} holds a dataset generated with {recorded}, not {identity}; "
+            "use another --out (or the same settings and seed to resume it)"
+        )
+    return progress
+
+
+def generate(
+    out: str | Path,
+    settings: AtariSettings,
+    train: int,
+    val: int,
+    seed: int = 0,
+    num_envs: int = 2,
+    shard_size: int = 64,
+    progress_bar: bool = True,
+    on_sequence: Callable[[bool], None] | None = None,
+) -> dict:
+    """Generate (or finish) a dataset in `out`; returns the manifest it writes.
+
+    Args:
+        train, val: sequences per split (>= 1 and >= 0).
+        num_envs: envs played side by side (processes when > 1).
+        on_sequence: called after each sequence with True when its file was new (tests use it
+            to interrupt a run).
+    """
+    from tqdm import tqdm
+
+    from .envs import make_expert_vector_env
+    from .experts import make_expert
+
+    for name, value, low in (
+        ("train", train, 1),
+        ("val", val, 0),
+        ("num_envs", num_envs, 1),
+        ("shard_size", shard_size, 1),
+    ):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ValueError(f"{name}: expected an integer >= {low}, got {value!r}")
+    make_expert(settings.game, 1)  # no expert for this game: fail before anything is written
+    directory = Path(out)
+    directory.mkdir(parents=True, exist_ok=True)
+    identity = _identity(settings, seed, shard_size)
+    progress = _load_progress(directory, identity)
+    write_json_atomic(directory / PROGRESS, progress)  # before any .npz: marks the folder ours
+    counts = {"train": train, "val": val}
+    shards = plan_shards(counts, seed, shard_size)
+    pending = [
+        s
+        for s in shards
+        if s.key not in progress["shards"] or not all(p.exists() for p in s.paths(directory))
+    ]
+    total = sum(counts.values())
+    done = total - sum(s.count for s in pending)
+    started, steps_played = time.perf_counter(), 0
+    bar = tqdm(
+        total=total,
+        initial=done,
+        unit="seq",
+        desc=f"{settings.game} dataset",
+        disable=not progress_bar,
+    )
+    callback = on_sequence or (lambda new: None)
+
+    def sequence_done(new: bool) -> None:
+        bar.update(1)
+        callback(new)
+
+    envs = make_expert_vector_env(settings, min(num_envs, max(len(pending), 1)))
+    try:
+        width = envs.num_envs
+        for start in range(0, len(pending), width):
+            wave = pending[start : start + width]
+            wave = wave + [None] * (width - len(wave))
+            for slot in _play_wave(envs, wave, settings, directory, sequence_done):
+                if slot.shard is None:
+                    continue
+                steps_played += slot.steps
+                progress["shards"][slot.shard.key] = {"returns": slot.returns, "steps": slot.steps}
+            write_json_atomic(directory / PROGRESS, progress)
+    finally:
+        envs.close()
+        bar.close()
+    elapsed = time.perf_counter() - started
+    manifest = _manifest(settings, seed, shard_size, counts, progress, steps_played, elapsed)
+    write_json_atomic(directory / MANIFEST, manifest)
+    return manifest
+
+
+def _manifest(settings, seed, shard_size, counts, progress, steps_played, elapsed) -> dict:
+    from .experts import make_expert
+
+    returns = [r for record in progress["shards"].values() for r in record["returns"]]
+    frames = steps_played * settings.frame_skip
+    return {
+        "format": "ncps atari cloning: {split}_{index}.npz with obs uint8 (32, 84, 84, 4), "
+        "actions int64 (32,)",
+        "game": settings.game,
+        "settings": settings.as_dict(),
+        "seed": seed,
+        "shard_size": shard_size,
+        "counts": counts,
+        "sequence_length": SEQUENCE_LENGTH,
+        "num_actions": _num_actions(settings),
+        "expert": type(make_expert(settings.game, 1)).__name__,
+        "expert_returns": {
+            "episodes": len(returns),
+            "mean": float(np.mean(returns)) if returns else None,
+            "std": float(np.std(returns)) if returns else None,
+            "all": returns,
+        },
+        "this_run": {
+            "frames": frames,
+            "seconds": elapsed,
+            "frames_per_second": frames / elapsed if elapsed > 0 else None,
+        },
+        "machine": machine_info(),
+    }
+
+
+def _num_actions(settings: AtariSettings) -> int:
+    from .envs import make_env
+
+    env = make_env(settings)
+    try:
+        return int(env.action_space.n)
+    finally:
+        env.close()

@@ -1,0 +1,105 @@
+"""Loaders of a BC dataset directory: a torch `Dataset` + `DataLoader`, and a `tf.data` pipeline.
+
+Both read the same files in the same order for the same (seed, epoch) — `epoch_order` decides
+it, once, in numpy — so torch and TF models see identical batches. Observations stay uint8
+(B, 32, 84, 84, 4) until the model normalises them; actions are int64 (B, 32).
+
+    loader = torch_loader("data/breakout", "train", batch_size=32, seed=0, epoch=e)
+    dataset = tf_dataset("data/breakout", "train", batch_size=32, seed=0, epoch=e)
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .sequences import OBS_SHAPE, SEQUENCE_LENGTH, list_split, load_sequence, read_manifest
+
+
+def epoch_order(count: int, seed: int, epoch: int, shuffle: bool = True) -> np.ndarray:
+    """File order of one epoch: a permutation drawn from (seed, epoch), or 0..count-1."""
+    if not shuffle:
+        return np.arange(count)
+    return np.random.default_rng([seed, epoch]).permutation(count)
+
+
+def _num_actions(directory, num_actions: int | None) -> int | None:
+    if num_actions is not None:
+        return num_actions
+    manifest = read_manifest(directory)
+    return manifest["num_actions"] if manifest else None
+
+
+def _ordered_files(directory, split, seed, epoch, shuffle) -> list[Path]:
+    files = list_split(directory, split)
+    return [files[i] for i in epoch_order(len(files), seed, epoch, shuffle)]
+
+
+def torch_dataset(directory: str | os.PathLike, split: str, num_actions: int | None = None):
+    """A map-style torch Dataset: item i -> (obs uint8 (32, 84, 84, 4), actions int64 (32,))."""
+    import torch
+    from torch.utils.data import Dataset
+
+    files = list_split(directory, split)
+    limit = _num_actions(directory, num_actions)
+
+    class SequenceDataset(Dataset):
+        def __len__(self):
+            return len(files)
+
+        def __getitem__(self, index):
+            obs, actions = load_sequence(files[index], limit)
+            return torch.from_numpy(obs), torch.from_numpy(actions)
+
+    return SequenceDataset()
+
+
+def torch_loader(
+    directory,
+    split: str,
+    batch_size: int,
+    seed: int = 0,
+    epoch: int = 0,
+    shuffle: bool = True,
+    num_workers: int = 0,
+    num_actions: int | None = None,
+):
+    """A DataLoader over one epoch in `epoch_order`; workers > 0 prefetch in the background."""
+    from torch.utils.data import DataLoader
+
+    dataset = torch_dataset(directory, split, num_actions)
+    order = epoch_order(len(dataset), seed, epoch, shuffle).tolist()
+    extra = {"prefetch_factor": 4, "persistent_workers": False} if num_workers > 0 else {}
+    return DataLoader(
+        dataset, batch_size=batch_size, sampler=order, num_workers=num_workers, **extra
+    )
+
+
+def tf_dataset(
+    directory,
+    split: str,
+    batch_size: int,
+    seed: int = 0,
+    epoch: int = 0,
+    shuffle: bool = True,
+    num_actions: int | None = None,
+):
+    """A tf.data.Dataset over one epoch in `epoch_order`, batched and prefetched."""
+    import tensorflow as tf
+
+    files = [str(p) for p in _ordered_files(directory, split, seed, epoch, shuffle)]
+    limit = _num_actions(directory, num_actions)
+
+    def read(path):
+        return load_sequence(Path(path.decode()), limit)
+
+    def load(path):
+        obs, actions = tf.numpy_function(read, [path], [tf.uint8, tf.int64], stateful=False)
+        return tf.ensure_shape(obs, OBS_SHAPE), tf.ensure_shape(actions, (SEQUENCE_LENGTH,))
+
+    dataset = tf.data.Dataset.from_tensor_slices(files)
+    # deterministic=True keeps the epoch order while files are read in parallel.
+    dataset = dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)

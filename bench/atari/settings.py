@@ -96,9 +96,14 @@ class AtariSettings:
 
 def check_game(game: str) -> None:
     """Raise a ValueError naming the game when ALE has no ROM for it."""
+    import warnings
+
     from ale_py import roms
 
-    if roms.get_rom_path(rom_id(game)) is None:
+    with warnings.catch_warnings():  # ale_py warns before returning None; we raise instead
+        warnings.simplefilter("ignore", UserWarning)
+        path = roms.get_rom_path(rom_id(game))
+    if path is None:
         available = roms.get_all_rom_ids()
         close = [g for g in available if rom_id(game)[:4] in g][:5]
         hint = f"; close: {close}" if close else ""

@@ -1,0 +1,264 @@
+"""Atari: env factory, dataset generation (resume, determinism), loaders, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+pytest.importorskip("ale_py")
+pytest.importorskip("cv2")
+
+from bench.atari import sequences  # noqa: E402
+from bench.atari.envs import make_env, make_vector_env  # noqa: E402
+from bench.atari.settings import AtariSettings, env_id, rom_id  # noqa: E402
+
+DETERMINISTIC = {"sticky": 0.0, "noop_max": 0}
+
+
+# ------------------------------------------------------------------------------------ envs
+@pytest.mark.parametrize("game, actions", [("breakout", 4), ("Pong", 6), ("KungFuMaster", 14)])
+def test_single_env_observations(game, actions):
+    env = make_env(AtariSettings(game))
+    obs, info = env.reset(seed=0)
+    assert obs.shape == (84, 84, 4) and obs.dtype == np.uint8
+    assert env.observation_space.shape == (84, 84, 4) and env.action_space.n == actions
+    obs, reward, terminated, truncated, info = env.step(0)
+    assert obs.shape == (84, 84, 4) and obs.dtype == np.uint8 and "lives" in info
+    env.close()
+
+
+def test_vector_env_observations():
+    envs = make_vector_env(AtariSettings("breakout"), num_envs=3)
+    obs, _ = envs.reset(seed=0)
+    assert obs.shape == (3, 84, 84, 4) and obs.dtype == np.uint8
+    assert envs.single_observation_space.shape == (84, 84, 4)
+    obs, rewards, terminated, truncated, _ = envs.step(np.zeros(3, dtype=np.int64))
+    assert obs.shape == (3, 84, 84, 4) and rewards.shape == (3,)
+    envs.close()
+
+
+@pytest.mark.parametrize("game", ["breakout", "pong"])
+def test_single_and_vector_envs_give_the_same_frames(game):
+    """Without sticky actions and no-op starts both are deterministic: identical observations."""
+    settings = AtariSettings(game, **DETERMINISTIC)
+    env, envs = make_env(settings), make_vector_env(settings, 1)
+    obs, _ = env.reset(seed=3)
+    batch, _ = envs.reset(seed=3)
+    np.testing.assert_array_equal(obs, batch[0])
+    for t in range(120):
+        action = (t // 5) % env.action_space.n
+        obs, reward, *_ = env.step(action)
+        batch, rewards, *_ = envs.step(np.array([action]))
+        np.testing.assert_array_equal(obs, batch[0])
+        assert reward == rewards[0]
+    env.close()
+    envs.close()
+
+
+def test_game_names_and_bad_settings():
+    assert rom_id("KungFuMaster") == "kung_fu_master" == rom_id("kung_fu_master")
+    assert env_id("kung_fu_master") == "ALE/KungFuMaster-v5"
+    with pytest.raises(ValueError, match="game: 'breakoutt' is not an ALE game"):
+        AtariSettings("breakoutt")
+    with pytest.raises(ValueError, match="sticky: expected a probability"):
+        AtariSettings(sticky=1.5)
+    with pytest.raises(ValueError, match="noop_max"):
+        AtariSettings(noop_max=-1)
+    with pytest.raises(ValueError, match="num_envs"):
+        make_vector_env(AtariSettings(), 0)
+    settings = AtariSettings("pong", sticky=0.1, episodic_life=True)
+    assert AtariSettings.from_dict(settings.as_dict()) == settings
+
+
+# ---------------------------------------------------------------------------- the dataset
+TINY = {"train": 3, "val": 2, "seed": 5, "shard_size": 2, "progress_bar": False}
+
+
+def _generate(directory, num_envs=1, **changes):
+    from bench.atari.generate import generate
+
+    return generate(directory, AtariSettings("breakout"), num_envs=num_envs, **{**TINY, **changes})
+
+
+def _contents(directory):
+    out = {}
+    for split in sequences.SPLITS:
+        for path in sequences.list_split(directory, split):
+            out[path.name] = sequences.load_sequence(path)
+    return out
+
+
+def _assert_same(a, b):
+    assert sorted(a) == sorted(b)
+    for name in a:
+        np.testing.assert_array_equal(a[name][0], b[name][0])
+        np.testing.assert_array_equal(a[name][1], b[name][1])
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("tiny")
+    return directory, _generate(directory)
+
+
+def test_generation_writes_files_and_manifest(tiny):
+    directory, manifest = tiny
+    assert [p.name for p in sequences.list_split(directory, "train")] == [
+        "train_000000.npz", "train_000001.npz", "train_000002.npz",
+    ]  # fmt: skip
+    assert len(sequences.list_split(directory, "val")) == 2
+    obs, actions = sequences.load_sequence(directory / "train_000000.npz")
+    assert obs.shape == (32, 84, 84, 4) and obs.dtype == np.uint8 and obs.any()
+    assert actions.dtype == np.int64 and set(actions) <= {0, 1, 2, 3}
+    on_disk = json.loads((directory / "manifest.json").read_text())
+    assert on_disk == json.loads(json.dumps(manifest))
+    assert manifest["game"] == "breakout" and manifest["num_actions"] == 4
+    assert manifest["counts"] == {"train": 3, "val": 2} and manifest["seed"] == 5
+    assert manifest["settings"]["sticky"] == 0.25 and manifest["expert"] == "BreakoutExpert"
+    assert manifest["this_run"]["frames_per_second"] > 0
+    assert manifest["machine"]["ale-py"]
+    report = sequences.check_directory(directory, progress_bar=False)
+    assert report["problems"] == [] and report["counts"] == {"train": 3, "val": 2}
+
+
+def test_generation_is_deterministic_and_resumes_after_an_interruption(tiny, tmp_path):
+    """Interrupted after two new files, the same command completes the rest; the result is
+    identical to the uninterrupted run, also with two envs in processes."""
+    directory, _ = tiny
+    new_files = []
+
+    def interrupt(new):
+        new_files.append(new)
+        if sum(new_files) == 2:
+            raise KeyboardInterrupt
+
+    resumed = tmp_path / "resumed"
+    with pytest.raises(KeyboardInterrupt):
+        _generate(resumed, on_sequence=interrupt)
+    kept = {p.name: p.stat().st_mtime_ns for p in resumed.glob("*.npz")}
+    assert len(kept) == 2 and not list(resumed.glob(".*.tmp"))
+    _generate(resumed)
+    for name, mtime in kept.items():  # finished files were kept, not rewritten
+        assert (resumed / name).stat().st_mtime_ns == mtime
+    _assert_same(_contents(resumed), _contents(directory))
+    parallel = tmp_path / "parallel"
+    _generate(parallel, num_envs=2)
+    _assert_same(_contents(parallel), _contents(directory))
+
+
+def test_generation_refuses_foreign_folders_and_other_settings(tiny, tmp_path):
+    directory, _ = tiny
+    from bench.atari.generate import generate
+
+    with pytest.raises(ValueError, match="generated with"):
+        generate(directory, AtariSettings("breakout", sticky=0.0), **{**TINY, "train": 3})
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "train_0.npz").write_bytes(b"x")
+    with pytest.raises(ValueError, match="not generated by this command"):
+        _generate(foreign)
+    with pytest.raises(ValueError, match="train: expected an integer >= 1"):
+        _generate(tmp_path / "none", train=0)
+
+
+# ----------------------------------------------------------------------------- loaders
+def test_torch_and_tf_loaders_yield_identical_batches(tiny):
+    pytest.importorskip("torch")
+    pytest.importorskip("tensorflow")
+    from bench.atari.loaders import epoch_order, tf_dataset, torch_loader
+
+    directory, _ = tiny
+    assert list(epoch_order(3, seed=1, epoch=0)) != list(epoch_order(3, seed=1, epoch=1)) or list(
+        epoch_order(3, seed=1, epoch=0)
+    ) != list(epoch_order(3, seed=1, epoch=2))
+    for epoch in (0, 1):
+        torch_batches = list(torch_loader(directory, "train", 2, seed=1, epoch=epoch))
+        tf_batches = list(tf_dataset(directory, "train", 2, seed=1, epoch=epoch))
+        assert len(torch_batches) == len(tf_batches) == 2
+        for (x_t, y_t), (x_k, y_k) in zip(torch_batches, tf_batches):
+            assert x_t.dtype.__str__() == "torch.uint8" and x_k.dtype.name == "uint8"
+            np.testing.assert_array_equal(x_t.numpy(), x_k.numpy())
+            np.testing.assert_array_equal(y_t.numpy(), y_k.numpy())
+    order = epoch_order(3, seed=1, epoch=1)
+    first = sequences.load_sequence(sequences.list_split(directory, "train")[order[0]])
+    np.testing.assert_array_equal(tf_batches[0][0].numpy()[0], first[0])
+
+
+def test_a_directory_in_ncps_layout_loads(tiny, tmp_path):
+    """ncps names files train_0 .. train_10 (no padding) and has no manifest."""
+    pytest.importorskip("torch")
+    from bench.atari.loaders import torch_dataset
+
+    directory, _ = tiny
+    obs, actions = sequences.load_sequence(directory / "train_000000.npz")
+    for index in range(11):
+        np.savez_compressed(tmp_path / f"train_{index}.npz", obs=obs, actions=(actions + index) % 4)
+    np.savez_compressed(tmp_path / "val_0.npz", obs=obs, actions=actions)
+    files = sequences.list_split(tmp_path, "train")
+    assert [p.name for p in files][9:] == ["train_9.npz", "train_10.npz"]
+    dataset = torch_dataset(tmp_path, "train")
+    assert len(dataset) == 11
+    np.testing.assert_array_equal(dataset[10][1].numpy(), (actions + 10) % 4)
+    report = sequences.check_directory(tmp_path, progress_bar=False)
+    assert report["problems"] == [] and not report["manifest"]
+
+
+# --------------------------------------------------------------------------- bad input
+def test_bad_files_are_named_and_check_lists_them_all(tiny, tmp_path):
+    import shutil
+
+    directory, _ = tiny
+    broken = tmp_path / "broken"
+    shutil.copytree(directory, broken)
+    good = (broken / "train_000000.npz").read_bytes()
+    (broken / "train_000000.npz").write_bytes(good[: len(good) // 2])  # truncated
+    obs, actions = sequences.load_sequence(broken / "train_000001.npz")
+    np.savez_compressed(broken / "train_000001.npz", obs=obs.astype(np.float32), actions=actions)
+    np.savez_compressed(broken / "val_000000.npz", obs=obs[:5], actions=actions + 4)
+    os.remove(broken / "val_000001.npz")
+    with pytest.raises(sequences.SequenceFileError, match=r"train_000000\.npz: unreadable"):
+        sequences.load_sequence(broken / "train_000000.npz")
+    with pytest.raises(
+        sequences.SequenceFileError, match=r"train_000001\.npz: obs: expected uint8"
+    ):
+        sequences.load_sequence(broken / "train_000001.npz")
+    problems = sequences.check_directory(broken, progress_bar=False)["problems"]
+    text = "\n".join(problems)
+    assert len(problems) == 4, text
+    assert "train_000000.npz: unreadable" in text and "train_000001.npz: obs" in text
+    assert "val_000000.npz: obs: expected uint8 (32, 84, 84, 4), got uint8 (5, 84, 84, 4)" in text
+    assert "missing 1, e.g. val_000001.npz" in text
+    # Nothing generated is lost: the untouched file is as it was.
+    assert (broken / "train_000002.npz").read_bytes() == (
+        directory / "train_000002.npz"
+    ).read_bytes()
+
+
+def test_missing_or_empty_splits_and_unknown_keys(tmp_path):
+    with pytest.raises(FileNotFoundError, match="is not a directory"):
+        sequences.list_split(tmp_path / "nope", "train")
+    with pytest.raises(sequences.SequenceFileError, match="the 'val' split is empty"):
+        sequences.list_split(tmp_path, "val")
+    with pytest.raises(ValueError, match="split: expected one of"):
+        sequences.list_split(tmp_path, "test")
+    np.savez_compressed(tmp_path / "train_0.npz", frames=np.zeros(3))
+    with pytest.raises(sequences.SequenceFileError, match="missing \\['actions', 'obs'\\]"):
+        sequences.load_sequence(tmp_path / "train_0.npz")
+    (tmp_path / "manifest.json").write_text("{not json")
+    with pytest.raises(sequences.SequenceFileError, match="manifest.json: not valid JSON"):
+        sequences.read_manifest(tmp_path)
+
+
+def test_dataset_cli_check_reports_problems(tiny, tmp_path, capsys):
+    from bench.cli import main
+
+    directory, _ = tiny
+    assert main(["dataset", "check", str(directory)]) == 0
+    assert "0 problem(s)" in capsys.readouterr().out
+    (tmp_path / "train_0.npz").write_bytes(b"not a zip")
+    assert main(["dataset", "check", str(tmp_path)]) == 1
+    assert "train_0.npz: unreadable" in capsys.readouterr().out
+    assert main(["dataset", "generate", "--game", "pongg", "--out", str(tmp_path / "x")]) == 2

@@ -1,0 +1,87 @@
+"""Training and acting for the Keras/TF BC policy (the interface `bench.bc.train` drives)."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from ..atari.loaders import tf_dataset
+from .spec import PolicySpec
+from .tf_policy import TFPolicy
+
+
+class TFTrainer:
+    backend = "tf"
+
+    def __init__(self, spec: PolicySpec, params, lr: float, impl: str = "graph", threads=None):
+        self.policy = TFPolicy(spec, params, impl)
+        self.optimizer = keras.optimizers.Adam(learning_rate=lr)
+        self.variables = list(self.policy.canonical_variables().values())
+        self.optimizer.build(self.variables)
+        self._train = tf.function(self._train_step, reduce_retracing=True)
+        self._evaluate = tf.function(self._loss, reduce_retracing=True)
+
+    def batches(self, directory, split: str, batch_size: int, seed: int, epoch: int):
+        return tf_dataset(directory, split, batch_size, seed, epoch, shuffle=split == "train")
+
+    def _loss(self, obs, actions):
+        logits, _ = self.policy(obs, training=True)
+        flat = tf.reshape(logits, (-1, self.policy.spec.num_actions))
+        labels = tf.reshape(tf.cast(actions, tf.int64), (-1,))
+        loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels, flat))
+        correct = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(flat, -1), labels), tf.int64))
+        return loss, correct
+
+    def _gradients(self, obs, actions):
+        with tf.GradientTape() as tape:
+            loss, correct = self._loss(obs, actions)
+        return loss, correct, tape.gradient(loss, self.variables)
+
+    def _train_step(self, obs, actions):
+        loss, correct, grads = self._gradients(obs, actions)
+        self.optimizer.apply_gradients(zip(grads, self.variables))
+        return loss, correct
+
+    def train_step(self, obs, actions) -> tuple[float, float]:
+        """One Adam step on a batch: obs uint8 (B, T, 84, 84, 4), actions (B, T) -> (loss, acc)."""
+        loss, correct = self._train(obs, actions)
+        return float(loss), float(correct) / np.prod(actions.shape)
+
+    def evaluate_batch(self, obs, actions) -> tuple[float, int, int]:
+        loss, correct = self._evaluate(obs, actions)
+        count = int(np.prod(actions.shape))
+        return float(loss) * count, int(correct), count
+
+    def loss_and_grads(self, obs, actions) -> tuple[float, dict[str, np.ndarray]]:
+        loss, _, grads = self._gradients(tf.convert_to_tensor(obs), tf.convert_to_tensor(actions))
+        names = list(self.policy.canonical_variables())
+        return float(loss), {k: np.asarray(g, dtype=np.float64) for k, g in zip(names, grads)}
+
+    def act(self, obs: np.ndarray, state):
+        logits, state = self.policy(obs[:, None], state)
+        return np.argmax(np.asarray(logits)[:, 0], axis=-1).astype(np.int64), state
+
+    @staticmethod
+    def reset_state(state, done: np.ndarray):
+        if state is None:
+            return None
+        keep = tf.constant((~done).astype(np.float32)[:, None])
+        if isinstance(state, (tuple, list)):
+            return tuple(s * keep for s in state)
+        return state * keep
+
+    def export_params(self) -> dict[str, np.ndarray]:
+        return self.policy.export_params()
+
+    def optimizer_state(self) -> dict[str, np.ndarray]:
+        return {f"{i:04d}": np.asarray(v) for i, v in enumerate(self.optimizer.variables)}
+
+    def load_optimizer_state(self, arrays: dict[str, np.ndarray]) -> None:
+        variables = self.optimizer.variables
+        if len(arrays) != len(variables):
+            raise ValueError(
+                f"checkpoint: expected {len(variables)} optimizer arrays, got {len(arrays)}"
+            )
+        for variable, key in zip(variables, sorted(arrays)):
+            variable.assign(arrays[key])

@@ -1,0 +1,172 @@
+"""`cellbench train bc`: train a BC policy in torch or TF, evaluate it, write metrics.
+
+The same policy spec, the same canonical initial weights (from the seed) and the same batches
+(`bench.atari.loaders`, one order for both) in either framework; only the trainer differs
+(`torch_trainer`, `tf_trainer`). Per epoch: train, validate, write metrics.csv and the
+checkpoint (atomically); `resume=True` continues from the last finished epoch. At the end the
+policy plays closed-loop games (`evaluate.play`). Everything lands in `out`:
+
+    metrics.csv     epoch, train_loss, train_accuracy, val_loss, val_accuracy, seconds,
+                    samples_per_second
+    checkpoint.npz  see `checkpoint`
+    summary.json    settings, dataset manifest, final metrics, closed-loop returns, machine
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..atari.sequences import read_manifest
+from ..atari.settings import AtariSettings
+from ..results import csv_text, machine_info, write_json_atomic, write_text_atomic
+from . import checkpoint
+from .profiles import BCProfile
+from .spec import PolicySpec, make_policy_spec
+
+BACKENDS = ("torch", "tf")
+DEFAULT_IMPL = {"torch": "eager", "tf": "graph"}
+
+
+def make_trainer(backend: str, spec: PolicySpec, params, lr: float, impl: str | None = None,
+                 threads: int | None = None):  # fmt: skip
+    if backend == "torch":
+        from .torch_trainer import TorchTrainer as Trainer
+    elif backend == "tf":
+        from cells.preload import before_tensorflow
+
+        before_tensorflow()
+        from .tf_trainer import TFTrainer as Trainer
+    else:
+        raise ValueError(f"backend: expected one of {list(BACKENDS)}, got {backend!r}")
+    return Trainer(spec, params, lr, impl or DEFAULT_IMPL[backend], threads)
+
+
+def dataset_manifest(directory: Path) -> dict:
+    """The dataset's manifest; a missing dataset or manifest is a clear error."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise FileNotFoundError(
+            f"dataset: {directory} does not exist; create it with `cellbench dataset generate "
+            f"--out {directory}` (the BC suite does this itself)"
+        )
+    manifest = read_manifest(directory)
+    if manifest is None:
+        raise ValueError(
+            f"dataset: {directory} has no manifest.json, so its game and action count are "
+            "unknown; generate it with `cellbench dataset generate`"
+        )
+    return manifest
+
+
+def check_actions(manifest: dict, settings: AtariSettings, directory: Path) -> int:
+    """The game's action count, checked against the dataset's."""
+    from ..atari.envs import make_env
+
+    env = make_env(settings)
+    try:
+        actions = int(env.action_space.n)
+    finally:
+        env.close()
+    if manifest["num_actions"] != actions:
+        raise ValueError(
+            f"dataset: {directory} has {manifest['num_actions']} actions, but "
+            f"{settings.game} has {actions}: a dataset of another game?"
+        )
+    return actions
+
+
+def train_bc(
+    cell: str,
+    backend: str,
+    dataset: Path,
+    out: Path,
+    profile: BCProfile,
+    seed: int = 0,
+    resume: bool = False,
+    impl: str | None = None,
+    threads: int | None = None,
+    progress_bar: bool = True,
+    evaluate: bool = True,
+) -> dict:
+    """Train, validate, checkpoint, evaluate; returns the summary it writes."""
+    from tqdm import tqdm
+
+    from .evaluate import play
+
+    manifest = dataset_manifest(dataset)
+    settings = AtariSettings.from_dict(manifest["settings"])
+    num_actions = check_actions(manifest, settings, Path(dataset))
+    spec = make_policy_spec(cell, num_actions)
+    out = Path(out)
+    identity = {"policy": spec.to_config(), "backend": backend, "dataset_game": settings.game}
+    params, optimizer_state, history, start = spec.init_params(seed), None, [], 0
+    ckpt = out / checkpoint.NAME
+    if resume and ckpt.exists():
+        params, optimizer_state, meta = checkpoint.load(ckpt)
+        checkpoint.check_compatible(meta, identity, ckpt)
+        params = spec.check_params(params, f"checkpoint {ckpt}")
+        history, start = meta["history"], meta["epochs_done"]
+    elif ckpt.exists():
+        raise ValueError(
+            f"out: {out} already holds a checkpoint; pass --resume to continue it or choose "
+            "another --out"
+        )
+    trainer = make_trainer(backend, spec, params, profile.lr, impl, threads)
+    if optimizer_state is not None:
+        trainer.load_optimizer_state(optimizer_state)
+    for epoch in range(start, profile.epochs):
+        started = time.perf_counter()
+        losses, accuracies, samples = [], [], 0
+        batches = trainer.batches(dataset, "train", profile.batch_size, seed, epoch)
+        for obs, actions in tqdm(batches, desc=f"{cell}/{backend} epoch {epoch + 1}",
+                                 unit="batch", disable=not progress_bar, leave=False):  # fmt: skip
+            loss, accuracy = trainer.train_step(obs, actions)
+            losses.append(loss)
+            accuracies.append(accuracy)
+            samples += int(np.prod(actions.shape[:2]))
+        seconds = time.perf_counter() - started
+        val_loss, val_accuracy = _validate(trainer, dataset, profile.batch_size, seed)
+        history.append({
+            "epoch": epoch + 1,
+            "train_loss": float(np.mean(losses)),
+            "train_accuracy": float(np.mean(accuracies)),
+            "val_loss": val_loss,
+            "val_accuracy": val_accuracy,
+            "seconds": seconds,
+            "samples_per_second": samples / seconds,
+        })  # fmt: skip
+        if not np.isfinite(history[-1]["train_loss"]):
+            raise FloatingPointError(f"training diverged at epoch {epoch + 1}: loss is not finite")
+        write_text_atomic(out / "metrics.csv", csv_text(history))
+        meta = {**identity, "impl": impl or DEFAULT_IMPL[backend], "epochs_done": epoch + 1,
+                "history": history, "seed": seed, "profile": profile.as_dict()}  # fmt: skip
+        checkpoint.save(out, trainer.export_params(), trainer.optimizer_state(), meta)
+    closed_loop = None
+    if evaluate:
+        closed_loop = play(trainer, settings, profile.eval_episodes, seed + 1000,
+                           profile.eval_max_steps)  # fmt: skip
+    summary = {
+        **identity,
+        "cell": cell,
+        "impl": impl or DEFAULT_IMPL[backend],
+        "seed": seed,
+        "profile": profile.as_dict(),
+        "dataset": {"path": str(dataset), "manifest": manifest},
+        "final": history[-1] if history else None,
+        "history": history,
+        "closed_loop": closed_loop,
+        "machine": machine_info(),
+    }
+    write_json_atomic(out / "summary.json", summary)
+    return summary
+
+
+def _validate(trainer, dataset, batch_size, seed) -> tuple[float, float]:
+    total_loss, correct, count = 0.0, 0, 0
+    for obs, actions in trainer.batches(dataset, "val", batch_size, seed, 0):
+        loss, right, n = trainer.evaluate_batch(obs, actions)
+        total_loss, correct, count = total_loss + loss, correct + right, count + n
+    return total_loss / count, correct / count

@@ -1,0 +1,134 @@
+"""The BC policy: one canonical weight dict gives the same loss and gradients in torch and TF;
+a few training steps of every cell x backend lower the loss; bad input gets clear errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("ale_py")
+torch = pytest.importorskip("torch")
+tf = pytest.importorskip("tensorflow")
+
+import cells  # noqa: E402
+from bench.bc import checkpoint  # noqa: E402
+from bench.bc.profiles import PROFILES  # noqa: E402
+from bench.bc.spec import PolicySpec, make_policy_spec  # noqa: E402
+from bench.bc.train import make_trainer, train_bc  # noqa: E402
+
+CELLS = ("lstm", "gru", "cfc", "ltc")
+
+
+def _batch(seed=0, batch=2, steps=4):
+    rng = np.random.default_rng(seed)
+    obs = rng.integers(0, 256, (batch, steps, 84, 84, 4), dtype=np.uint8)
+    return obs, rng.integers(0, 4, (batch, steps)).astype(np.int64)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_torch_and_tf_give_the_same_loss_and_gradients(cell):
+    """float32, same canonical weights and batch. Each gradient tensor is compared norm-wise,
+    its scale floored at 1e-3 of the largest gradient entry of the model: LTC's `cm` gradient
+    is 1e-5 of that, and float32 itself resolves it only to ~2e-4 relative (measured against
+    torch float64), in either framework."""
+    spec = make_policy_spec(cell, 4)
+    params = spec.init_params(3)
+    obs, actions = _batch()
+    loss_t, grads_t = make_trainer("torch", spec, params, 1e-3).loss_and_grads(obs, actions)
+    loss_k, grads_k = make_trainer("tf", spec, params, 1e-3).loss_and_grads(obs, actions)
+    assert abs(loss_t - loss_k) <= 1e-4 * abs(loss_k)
+    assert set(grads_t) == set(grads_k) == set(spec.param_shapes())
+    floor = 1e-3 * max(np.max(np.abs(g)) for g in grads_k.values())
+    for key, want in grads_k.items():
+        scale = max(np.max(np.abs(want)), floor)
+        assert np.max(np.abs(grads_t[key] - want)) / scale <= 1e-4, key
+    flat_t = np.concatenate([grads_t[k].ravel() for k in grads_k])
+    flat_k = np.concatenate([g.ravel() for g in grads_k.values()])
+    assert np.linalg.norm(flat_t - flat_k) / np.linalg.norm(flat_k) <= 1e-4
+
+
+def test_exported_weights_round_trip():
+    spec = make_policy_spec("cfc", 6)
+    params = spec.init_params(1)
+    for backend in ("torch", "tf"):
+        exported = make_trainer(backend, spec, params, 1e-3).export_params()
+        for key, value in params.items():
+            np.testing.assert_allclose(exported[key], value, rtol=1e-6, atol=1e-7, err_msg=key)
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    from bench.atari.generate import generate
+    from bench.atari.settings import AtariSettings
+
+    directory = tmp_path_factory.mktemp("bc_data")
+    generate(directory, AtariSettings("breakout"), 8, 4, seed=0, num_envs=1, progress_bar=False)
+    return directory
+
+
+@pytest.mark.parametrize("backend", ["torch", "tf"])
+@pytest.mark.parametrize("cell", CELLS)
+def test_a_few_steps_on_expert_data_lower_the_loss(dataset, cell, backend):
+    from bench.atari import sequences
+
+    files = sequences.list_split(dataset, "train")[:2]
+    obs, actions = (np.stack(arrays) for arrays in zip(*map(sequences.load_sequence, files)))
+    spec = make_policy_spec(cell, 4)
+    trainer = make_trainer(backend, spec, spec.init_params(0), 1e-3)
+    losses = [trainer.train_step(obs, actions)[0] for _ in range(8)]
+    assert losses[-1] < 0.9 * losses[0], losses
+
+
+def test_policy_spec_bad_input():
+    cell = cells.get_spec("gru", 512, 16)
+    with pytest.raises(ValueError, match="num_actions: expected an integer >= 2"):
+        PolicySpec(cell, 1)
+    with pytest.raises(ValueError, match="cell: expected input_size 512"):
+        PolicySpec(cells.get_spec("gru", 100, 16), 4)
+    with pytest.raises(ValueError, match="extractor"):
+        PolicySpec(cell, 4, extractor="resnet")
+    spec = PolicySpec(cell, 4)
+    params = spec.init_params()
+    params["head_kernel"] = params["head_kernel"][:, :3]
+    with pytest.raises(ValueError, match=r"params\['head_kernel'\]: expected shape \(16, 4\)"):
+        spec.check_params(params)
+    with pytest.raises(ValueError, match="backend"):
+        make_trainer("jax", spec, spec.init_params(), 1e-3)
+
+
+# ------------------------------------------------------------------ training on a dataset
+def test_training_writes_metrics_checkpoint_summary_and_resumes(dataset, tmp_path):
+    profile = PROFILES["smoke"]
+    out = tmp_path / "run"
+    summary = train_bc("gru", "torch", dataset, out, profile, progress_bar=False)
+    assert (out / "metrics.csv").read_text().startswith("epoch,train_loss,train_accuracy")
+    assert summary["final"]["epoch"] == 1 and 0 <= summary["final"]["val_accuracy"] <= 1
+    assert len(summary["closed_loop"]["returns"]) == profile.eval_episodes
+    with pytest.raises(ValueError, match="already holds a checkpoint"):
+        train_bc("gru", "torch", dataset, out, profile, progress_bar=False)
+    longer = profile.__class__(**{**profile.as_dict(), "epochs": 2})
+    resumed = train_bc("gru", "torch", dataset, out, longer, resume=True, progress_bar=False,
+                       evaluate=False)  # fmt: skip
+    assert [h["epoch"] for h in resumed["history"]] == [1, 2]
+    with pytest.raises(ValueError, match="policy="):
+        train_bc("lstm", "torch", dataset, out, longer, resume=True, progress_bar=False)
+    with pytest.raises(ValueError, match="backend="):
+        train_bc("gru", "tf", dataset, out, longer, resume=True, progress_bar=False)
+    (out / checkpoint.NAME).write_bytes(b"garbage")
+    with pytest.raises(ValueError, match="unreadable or corrupt"):
+        train_bc("gru", "torch", dataset, out, longer, resume=True, progress_bar=False)
+
+
+def test_missing_dataset_and_wrong_action_count(dataset, tmp_path):
+    import json
+    import shutil
+
+    with pytest.raises(FileNotFoundError, match="cellbench dataset generate"):
+        train_bc("gru", "torch", tmp_path / "nope", tmp_path / "o", PROFILES["smoke"])
+    other = tmp_path / "other"
+    shutil.copytree(dataset, other)
+    manifest = json.loads((other / "manifest.json").read_text())
+    manifest["num_actions"] = 18
+    (other / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ValueError, match="has 18 actions, but breakout has 4"):
+        train_bc("gru", "torch", other, tmp_path / "o", PROFILES["smoke"])

@@ -4,6 +4,7 @@ cellbench verify [--cells ...] [--dtype float32 float64] [--backends torch tf] [
 cellbench ode [--out DIR] [--seed S] [--backends reference torch tf]
 cellbench dataset generate [--game G] [--train N] [--val M] [--out DIR] [--seed S] ...
 cellbench dataset check DIR
+cellbench train bc --cell cfc --backend torch|tf [--profile quick] [--resume] ...
 """
 
 from __future__ import annotations
@@ -194,6 +195,60 @@ def _run_dataset_check(args) -> int:
     return 1 if report["problems"] else 0
 
 
+def _add_train(subparsers) -> None:
+    from .bc.profiles import PROFILES
+
+    parser = subparsers.add_parser("train", help="train a policy (bc)")
+    suites = parser.add_subparsers(title="what to train", dest="train_command", required=True)
+    bc = suites.add_parser(
+        "bc",
+        help="behavior cloning of the scripted Atari expert",
+        description=(
+            "Train conv (Nature CNN) -> cell -> linear head on the expert's sequences with "
+            "cross-entropy over every step and Adam, from the seed's canonical weights (the same "
+            "in torch and TF), on the same batches in either framework. Per epoch: validation "
+            "loss and accuracy, metrics.csv and checkpoint.npz (atomic; --resume continues). "
+            "Then the policy plays full games closed-loop. Profiles: "
+            + "; ".join(
+                f"{p.name}: {p.train} sequences, {p.epochs} epochs, {p.eval_episodes} games"
+                for p in PROFILES.values()
+            )
+            + ". The dataset is generated first when it does not exist."
+        ),
+    )
+    bc.add_argument("--cell", required=True, choices=("lstm", "gru", "cfc", "ltc"))
+    bc.add_argument("--backend", required=True, choices=("torch", "tf"))
+    bc.add_argument("--profile", default="quick", choices=tuple(PROFILES))
+    bc.add_argument("--game", default="breakout", help="game of the dataset (default breakout)")
+    bc.add_argument("--dataset", type=Path, help="dataset folder (default data/<game>-<profile>)")
+    bc.add_argument("--out", type=Path, help="run folder (default results/bc/train/<run name>)")
+    bc.add_argument("--seed", type=int, default=0, help="seed of weights and batch order")
+    bc.add_argument("--impl", help="cell implementation (default eager for torch, graph for tf)")
+    bc.add_argument("--threads", type=int, help="framework threads (default: all cores)")
+    bc.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+    bc.set_defaults(handler=_run_train_bc)
+
+
+def _run_train_bc(args) -> int:
+    from .bc.profiles import get_profile
+    from .bc.suite import ensure_dataset, run_name
+    from .bc.train import train_bc
+
+    profile = get_profile(args.profile)
+    dataset = ensure_dataset(args.game, profile, args.dataset)
+    name = run_name(args.game, args.cell, args.backend, profile.name, args.seed)
+    out = args.out or DEFAULT_RESULTS / "bc" / "train" / name
+    summary = train_bc(args.cell, args.backend, dataset, out, profile, args.seed, args.resume,
+                       args.impl, args.threads)  # fmt: skip
+    final, played = summary["final"], summary["closed_loop"]
+    print(
+        f"{name}: val accuracy {final['val_accuracy']:.3f}, loss {final['val_loss']:.3f}, "
+        f"{final['samples_per_second']:.0f} samples/s; closed loop {played['mean']:.1f} ± "
+        f"{played['std']:.1f} over {len(played['returns'])} games; wrote {out}"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cellbench",
@@ -204,6 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_verify(subparsers)
     _add_ode(subparsers)
     _add_dataset(subparsers)
+    _add_train(subparsers)
     return parser
 
 

@@ -132,3 +132,31 @@ def test_missing_dataset_and_wrong_action_count(dataset, tmp_path):
     (other / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(ValueError, match="has 18 actions, but breakout has 4"):
         train_bc("gru", "torch", other, tmp_path / "o", PROFILES["smoke"])
+
+
+def test_bc_suite_smoke_run_records_what_training_achieved(tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    command = [
+        sys.executable, "-m", "pytest", "suites/bc", "--benchmark-only", "--profile", "smoke",
+        "--threads", "1", "--results", str(tmp_path / "results"), "-q", "-p", "no:cacheprovider",
+        "-k", "gru-torch",
+    ]  # fmt: skip
+    env = {**os.environ, "CELLBENCH_DATA": str(tmp_path / "data")}
+    repo = Path(__file__).resolve().parents[1]
+    result = subprocess.run(command, cwd=repo, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    latest = json.loads((tmp_path / "results" / "bc" / "latest.json").read_text())
+    (bench,) = latest["benchmarks"]
+    info = bench["extra_info"]
+    assert info["cell"] == "gru" and info["backend"] == "torch" and info["epochs"] == 1
+    assert 0 <= info["val_accuracy"] <= 1 and info["samples_per_second"] > 0
+    assert info["closed_loop_games"] == PROFILES["smoke"].eval_episodes
+    assert info["dataset"]["counts"] == {"train": 8, "val": 4}
+    assert (tmp_path / "data" / "breakout-smoke" / "manifest.json").exists()
+    summary = tmp_path / "results" / "bc" / "train" / "breakout-gru-torch-smoke-seed0"
+    assert (summary / "summary.json").exists()

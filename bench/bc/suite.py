@@ -1,0 +1,36 @@
+"""Shared by `cellbench train bc` and suites/bc: run names and the profile's dataset."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ..atari.settings import AtariSettings
+from .profiles import BCProfile
+
+
+def run_name(game: str, cell: str, backend: str, profile: str, seed: int) -> str:
+    return f"{game}-{cell}-{backend}-{profile}-seed{seed}"
+
+
+def dataset_dir(game: str, profile: BCProfile) -> Path:
+    """data/<game>-<profile>, under $CELLBENCH_DATA instead of data/ when it is set."""
+    root = Path(os.environ.get("CELLBENCH_DATA", "data"))
+    return root / f"{AtariSettings(game).game}-{profile.name}"
+
+
+def ensure_dataset(game: str, profile: BCProfile, directory: Path | None = None) -> Path:
+    """The profile's dataset folder, generated (or completed) when needed."""
+    from ..atari.generate import PROGRESS, generate
+    from ..atari.sequences import read_manifest
+
+    directory = Path(directory) if directory else dataset_dir(game, profile)
+    wanted = {"train": profile.train, "val": profile.val}
+    manifest = read_manifest(directory) if directory.is_dir() else None
+    if manifest is not None and manifest["counts"] == wanted:
+        return directory
+    # Absent, or generated here but unfinished / of another size: (re)generate, which resumes.
+    # A folder from elsewhere (ncps's) is used as it is.
+    if not directory.exists() or (directory / PROGRESS).exists():
+        generate(directory, AtariSettings(game), profile.train, profile.val)
+    return directory

@@ -182,6 +182,10 @@ def test_torch_and_tf_loaders_yield_identical_batches(tiny):
             assert x_t.dtype.__str__() == "torch.uint8" and x_k.dtype.name == "uint8"
             np.testing.assert_array_equal(x_t.numpy(), x_k.numpy())
             np.testing.assert_array_equal(y_t.numpy(), y_k.numpy())
+    prefetched = list(torch_loader(directory, "train", 2, seed=1, epoch=1, num_workers=1))
+    for (x_p, y_p), (x_k, y_k) in zip(prefetched, tf_batches):  # a worker process prefetching
+        np.testing.assert_array_equal(x_p.numpy(), x_k.numpy())
+        np.testing.assert_array_equal(y_p.numpy(), y_k.numpy())
     order = epoch_order(3, seed=1, epoch=1)
     first = sequences.load_sequence(sequences.list_split(directory, "train")[order[0]])
     np.testing.assert_array_equal(tf_batches[0][0].numpy()[0], first[0])

@@ -22,7 +22,7 @@ class BCProfile:
 
 PROFILES = {
     "smoke": BCProfile("smoke", 8, 4, 1, 4, 1e-3, 2, 200),
-    "quick": BCProfile("quick", 1024, 128, 3, 32, 1e-3, 5, 4500),
+    "quick": BCProfile("quick", 1024, 128, 10, 32, 1e-3, 5, 4500),
     "full": BCProfile("full", 30000, 3000, 20, 32, 1e-3, 20, 27000),
 }
 

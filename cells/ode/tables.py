@@ -45,15 +45,14 @@ def _backend_runner(backend: str):
     if importlib.util.find_spec("torch" if backend == "torch" else "tensorflow") is None:
         return None
     module = importlib.import_module(f"cells.{backend}")
-    impl, dtype = ("eager", "float64") if backend == "torch" else ("graph", "float64")
 
     def run(spec, params, x, ts):
         if backend == "torch":
             import torch
 
-            built = module.build(spec, params, impl, dtype=torch.float64)
+            built = module.build(spec, params, "eager", dtype=torch.float64)
         else:
-            built = module.build(spec, params, impl, dtype=dtype)
+            built = module.build(spec, params, "graph", dtype="float64")
         return module.value_and_grads(built, x, None, ts)[0]
 
     return run

@@ -36,9 +36,9 @@ def test_bc_train_step(benchmark, profile, threads, request, cell, backend):
     summary = train_bc(cell, backend, dataset, out, bc_profile, seed=0, resume=True,
                        threads=threads, progress_bar=False)  # fmt: skip
     params, _, _ = checkpoint.load(out / checkpoint.NAME)
-    spec_trainer = make_trainer(backend, _spec_of(summary), params, bc_profile.lr, None, threads)
-    obs, actions = next(iter(spec_trainer.batches(dataset, "train", bc_profile.batch_size, 0, 0)))
-    spec_trainer.train_step(obs, actions)  # warm-up (tracing, allocation)
+    trainer = make_trainer(backend, _spec_of(summary), params, bc_profile.lr, None, threads)
+    obs, actions = next(iter(trainer.batches(dataset, "train", bc_profile.batch_size, 0, 0)))
+    trainer.train_step(obs, actions)  # warm-up (tracing, allocation)
     benchmark.group = f"bc train step {GAME} B={bc_profile.batch_size} T=32"
     final, played, manifest = (
         summary["final"],
@@ -63,7 +63,7 @@ def test_bc_train_step(benchmark, profile, threads, request, cell, backend):
                  "expert_mean": manifest["expert_returns"]["mean"]},
     )  # fmt: skip
     rounds = {"smoke": 2, "quick": 5, "full": 10}[profile]
-    benchmark.pedantic(spec_trainer.train_step, args=(obs, actions), rounds=rounds, iterations=1)
+    benchmark.pedantic(trainer.train_step, args=(obs, actions), rounds=rounds, iterations=1)
     benchmark.extra_info["timed_samples_per_second"] = (
         int(np.prod(np.shape(actions))) / benchmark.stats.stats.median
     )

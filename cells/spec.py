@@ -117,25 +117,9 @@ class CellSpec:
         Raises:
             ValueError: a parameter is missing, unexpected, has the wrong shape or is not finite.
         """
-        if not isinstance(params, Mapping):
-            raise ValueError(f"{argument}: expected a dict of arrays, got {type(params).__name__}")
-        shapes = self.param_shapes()
-        missing = [k for k in shapes if k not in params]
-        extra = [k for k in params if k not in shapes]
-        if missing or extra:
-            raise ValueError(
-                f"{argument}: expected the {self.name} parameters {list(shapes)}, "
-                f"got missing {missing} and unexpected {extra}"
-            )
-        checked = {}
-        for key, shape in shapes.items():
-            value = np.asarray(params[key])
-            if value.shape != shape:
-                raise ValueError(f"{argument}[{key!r}]: expected shape {shape}, got {value.shape}")
-            if not np.all(np.isfinite(value)):
-                raise ValueError(f"{argument}[{key!r}]: expected finite values, got NaN or inf")
-            checked[key] = value
-        return checked
+        return check_param_dict(
+            params, self.param_shapes(), f"the {self.name} parameters", argument
+        )
 
     # --------------------------------------------------------- serialisation
     def to_config(self) -> dict[str, Any]:
@@ -163,6 +147,32 @@ class CellSpec:
             elif value != getattr(plain, name):
                 parts.append(f"{name}={value}")
         return f"{self.name}({', '.join(parts)})" if parts else self.name
+
+
+def check_param_dict(
+    params: Mapping[str, Any], shapes: ParamShapes, what: str, argument: str = "params"
+) -> Params:
+    """`params` as numpy arrays in the order of `shapes`, after checking names, shapes and
+    finiteness; a ValueError names `argument` and the entry at fault (`what` describes the
+    expected set, e.g. "the cfc parameters")."""
+    if not isinstance(params, Mapping):
+        raise ValueError(f"{argument}: expected a dict of arrays, got {type(params).__name__}")
+    missing = [k for k in shapes if k not in params]
+    extra = [k for k in params if k not in shapes]
+    if missing or extra:
+        raise ValueError(
+            f"{argument}: expected {what} {list(shapes)}, "
+            f"got missing {missing} and unexpected {extra}"
+        )
+    checked = {}
+    for key, shape in shapes.items():
+        value = np.asarray(params[key])
+        if value.shape != shape:
+            raise ValueError(f"{argument}[{key!r}]: expected shape {shape}, got {value.shape}")
+        if not np.all(np.isfinite(value)):
+            raise ValueError(f"{argument}[{key!r}]: expected finite values, got NaN or inf")
+        checked[key] = value
+    return checked
 
 
 # ----------------------------------------------------------- init helpers

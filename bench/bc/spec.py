@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 import cells
+from cells.spec import check_param_dict
 
 OBS_SHAPE = (84, 84, 4)
 CELL_PREFIX = "cell/"
@@ -107,23 +108,8 @@ class PolicySpec:
 
     def check_params(self, params, argument: str = "params") -> dict[str, np.ndarray]:
         """Names and shapes as `param_shapes`, finite; ValueError naming what differs."""
-        shapes = self.param_shapes()
-        missing = sorted(set(shapes) - set(params))
-        extra = sorted(set(params) - set(shapes))
-        if missing or extra:
-            raise ValueError(
-                f"{argument}: not parameters of {self.describe()}: missing {missing[:5]}, "
-                f"unexpected {extra[:5]}"
-            )
-        checked = {}
-        for key, shape in shapes.items():
-            value = np.asarray(params[key])
-            if value.shape != shape:
-                raise ValueError(f"{argument}[{key!r}]: expected shape {shape}, got {value.shape}")
-            if not np.all(np.isfinite(value)):
-                raise ValueError(f"{argument}[{key!r}]: expected finite values")
-            checked[key] = value
-        return checked
+        return check_param_dict(params, self.param_shapes(), "the parameters of " + self.describe(),
+                                argument)  # fmt: skip
 
     def cell_params(self, params) -> dict[str, Any]:
         return {k[len(CELL_PREFIX) :]: v for k, v in params.items() if k.startswith(CELL_PREFIX)}

@@ -139,21 +139,23 @@ def _initial_step(
 
 
 @numba.njit(cache=True)
+def _scaled_estimate(weights, k, scale, out):
+    """out = (sum_s weights[s] k[s]) / scale: an error estimate in units of the tolerance."""
+    for j in range(scale.shape[0]):
+        acc = 0.0
+        for s in range(weights.shape[0]):
+            acc += weights[s] * k[s, j]
+        out[j] = acc / scale[j]
+
+
+@numba.njit(cache=True)
 def _error_norm(k, h, e, e3, scale, err, err3):
     """scipy's error norm: RMS of h e.k / scale, or DOP853's blend of its two estimates."""
     n = scale.shape[0]
-    for j in range(n):
-        acc = 0.0
-        for s in range(e.shape[0]):
-            acc += e[s] * k[s, j]
-        err[j] = acc / scale[j]
+    _scaled_estimate(e, k, scale, err)
     if e3.shape[0] == 0:
         return abs(h) * _norm(err, n)
-    for j in range(n):
-        acc = 0.0
-        for s in range(e3.shape[0]):
-            acc += e3[s] * k[s, j]
-        err3[j] = acc / scale[j]
+    _scaled_estimate(e3, k, scale, err3)
     err5_2 = _norm(err, n) ** 2 * n
     err3_2 = _norm(err3, n) ** 2 * n
     if err5_2 == 0.0 and err3_2 == 0.0:

@@ -160,3 +160,20 @@ def test_bc_suite_smoke_run_records_what_training_achieved(tmp_path):
     assert (tmp_path / "data" / "breakout-smoke" / "manifest.json").exists()
     summary = tmp_path / "results" / "bc" / "train" / "breakout-gru-torch-smoke-seed0"
     assert (summary / "summary.json").exists()
+
+
+@pytest.mark.parametrize("backend", ["torch", "tf"])
+def test_runs_log_tensorboard_scalars(dataset, tmp_path, backend):
+    pytest.importorskip("tensorboard")  # in the dev extra, so CI runs this
+    summary = train_bc("gru", backend, dataset, tmp_path, PROFILES["smoke"], progress_bar=False,
+                       evaluate=False)  # fmt: skip
+    events = list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
+    assert len(events) == 1 and events[0].stat().st_size > 0
+    values = {}
+    for record in tf.compat.v1.train.summary_iterator(str(events[0])):
+        for value in record.summary.value:
+            has_tensor = value.HasField("tensor")
+            values[value.tag] = (
+                float(tf.make_ndarray(value.tensor)) if has_tensor else value.simple_value
+            )
+    assert values["val_accuracy"] == pytest.approx(summary["final"]["val_accuracy"])

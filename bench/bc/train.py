@@ -25,6 +25,7 @@ from ..results import csv_text, machine_info, write_json_atomic, write_text_atom
 from . import checkpoint
 from .profiles import BCProfile
 from .spec import PolicySpec, make_policy_spec
+from .tensorboard import make_logger
 
 BACKENDS = ("torch", "tf")
 DEFAULT_IMPL = {"torch": "eager", "tf": "graph"}
@@ -92,8 +93,6 @@ def train_bc(
     evaluate: bool = True,
 ) -> dict:
     """Train, validate, checkpoint, evaluate; returns the summary it writes."""
-    from tqdm import tqdm
-
     from .evaluate import play
 
     manifest = dataset_manifest(dataset)
@@ -117,6 +116,39 @@ def train_bc(
     trainer = make_trainer(backend, spec, params, profile.lr, impl, threads)
     if optimizer_state is not None:
         trainer.load_optimizer_state(optimizer_state)
+    impl = impl or DEFAULT_IMPL[backend]
+    log, close_log = make_logger(backend, out)
+    try:
+        _train_epochs(trainer, cell, backend, dataset, out, profile, seed, start, history,
+                      {**identity, "impl": impl}, log, progress_bar)  # fmt: skip
+    finally:
+        close_log()
+    closed_loop = None
+    if evaluate:
+        closed_loop = play(trainer, settings, profile.eval_episodes, seed + 1000,
+                           profile.eval_max_steps)  # fmt: skip
+    summary = {
+        **identity,
+        "cell": cell,
+        "impl": impl,
+        "seed": seed,
+        "profile": profile.as_dict(),
+        "dataset": {"path": str(dataset), "manifest": manifest},
+        "final": history[-1] if history else None,
+        "history": history,
+        "closed_loop": closed_loop,
+        "machine": machine_info(),
+    }
+    write_json_atomic(out / "summary.json", summary)
+    return summary
+
+
+def _train_epochs(trainer, cell, backend, dataset, out, profile, seed, start, history, identity,
+                  log, progress_bar) -> None:  # fmt: skip
+    """Epochs start+1 .. profile.epochs: train, validate, append to `history`, then write
+    metrics.csv, the TensorBoard scalars and the checkpoint after each."""
+    from tqdm import tqdm
+
     for epoch in range(start, profile.epochs):
         started = time.perf_counter()
         losses, accuracies, samples = [], [], 0
@@ -129,7 +161,7 @@ def train_bc(
             samples += int(np.prod(actions.shape[:2]))
         seconds = time.perf_counter() - started
         val_loss, val_accuracy = _validate(trainer, dataset, profile.batch_size, seed)
-        history.append({
+        row = {
             "epoch": epoch + 1,
             "train_loss": float(np.mean(losses)),
             "train_accuracy": float(np.mean(accuracies)),
@@ -137,31 +169,16 @@ def train_bc(
             "val_accuracy": val_accuracy,
             "seconds": seconds,
             "samples_per_second": samples / seconds,
-        })  # fmt: skip
-        if not np.isfinite(history[-1]["train_loss"]):
+        }
+        if not np.isfinite(row["train_loss"]):
             raise FloatingPointError(f"training diverged at epoch {epoch + 1}: loss is not finite")
+        history.append(row)
         write_text_atomic(out / "metrics.csv", csv_text(history))
-        meta = {**identity, "impl": impl or DEFAULT_IMPL[backend], "epochs_done": epoch + 1,
-                "history": history, "seed": seed, "profile": profile.as_dict()}  # fmt: skip
+        if log is not None:
+            log(row)
+        meta = {**identity, "epochs_done": epoch + 1, "history": history, "seed": seed,
+                "profile": profile.as_dict()}  # fmt: skip
         checkpoint.save(out, trainer.export_params(), trainer.optimizer_state(), meta)
-    closed_loop = None
-    if evaluate:
-        closed_loop = play(trainer, settings, profile.eval_episodes, seed + 1000,
-                           profile.eval_max_steps)  # fmt: skip
-    summary = {
-        **identity,
-        "cell": cell,
-        "impl": impl or DEFAULT_IMPL[backend],
-        "seed": seed,
-        "profile": profile.as_dict(),
-        "dataset": {"path": str(dataset), "manifest": manifest},
-        "final": history[-1] if history else None,
-        "history": history,
-        "closed_loop": closed_loop,
-        "machine": machine_info(),
-    }
-    write_json_atomic(out / "summary.json", summary)
-    return summary
 
 
 def _validate(trainer, dataset, batch_size, seed) -> tuple[float, float]:

@@ -5,6 +5,7 @@ cellbench ode [--out DIR] [--seed S] [--backends reference torch tf]
 cellbench dataset generate [--game G] [--train N] [--val M] [--out DIR] [--seed S] ...
 cellbench dataset check DIR
 cellbench train bc --cell cfc --backend torch|tf [--profile quick] [--resume] ...
+cellbench train a2c --cell lstm --backend tf --game breakout --frames 2e6 [--resume] ...
 """
 
 from __future__ import annotations
@@ -198,7 +199,7 @@ def _run_dataset_check(args) -> int:
 def _add_train(subparsers) -> None:
     from .bc.profiles import PROFILES
 
-    parser = subparsers.add_parser("train", help="train a policy (bc)")
+    parser = subparsers.add_parser("train", help="train a policy (bc, a2c)")
     suites = parser.add_subparsers(title="what to train", dest="train_command", required=True)
     bc = suites.add_parser(
         "bc",
@@ -227,6 +228,7 @@ def _add_train(subparsers) -> None:
     bc.add_argument("--threads", type=int, help="framework threads (default: all cores)")
     bc.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
     bc.set_defaults(handler=_run_train_bc)
+    _add_train_a2c(suites)
 
 
 def _run_train_bc(args) -> int:
@@ -245,6 +247,87 @@ def _run_train_bc(args) -> int:
         f"{name}: val accuracy {final['val_accuracy']:.3f}, loss {final['val_loss']:.3f}, "
         f"{final['samples_per_second']:.0f} samples/s; closed loop {played['mean']:.1f} ± "
         f"{played['std']:.1f} over {len(played['returns'])} games; wrote {out}"
+    )
+    return 0
+
+
+def _frames(text: str) -> int:
+    """'2e6', '2000000' or '2_000_000' -> 2000000."""
+    try:
+        value = float(text.replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a frame count such as 2e6, got {text!r}"
+        ) from None
+    if not value.is_integer() or value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole frame count, got {text!r}")
+    return int(value)
+
+
+def _add_train_a2c(suites) -> None:
+    from .a2c.config import PROFILES, A2CConfig
+
+    defaults = A2CConfig()
+    a2c = suites.add_parser(
+        "a2c",
+        help="recurrent advantage actor-critic on an Atari game",
+        description=(
+            "Synchronous A2C: Nature CNN -> cell -> policy and value heads, n-step returns (or "
+            "GAE with --gae-lambda < 1), value loss, entropy bonus, gradient-norm clipping, "
+            "RMSprop (TF-style eps in both frameworks) or Adam, on ALE's vector env. The same "
+            "config, initial weights, env seeds and action draws in torch and TF. Training "
+            "sees life losses as episode ends and clipped rewards; the logged returns are "
+            "full-game scores. Writes metrics.csv, episodes.csv, checkpoint.npz (atomic; "
+            "--resume continues) and summary.json. Profiles: "
+            + "; ".join(f"{name}: {p['frames']:,} frames" for name, p in PROFILES.items())
+            + "."
+        ),
+    )
+    a2c.add_argument("--cell", required=True, choices=("lstm", "gru", "cfc", "ltc"))
+    a2c.add_argument("--backend", required=True, choices=("torch", "tf"))
+    a2c.add_argument("--game", default="breakout", help="ALE game (default breakout)")
+    a2c.add_argument("--profile", default="quick", choices=tuple(PROFILES),
+                     help="frame budget (default quick)")  # fmt: skip
+    a2c.add_argument("--frames", type=_frames, help="frame budget, e.g. 2e6 (overrides profile)")
+    a2c.add_argument("--num-envs", type=int, default=defaults.num_envs,
+                     help=f"envs stepped together (default {defaults.num_envs})")  # fmt: skip
+    a2c.add_argument("--n-steps", type=int, default=defaults.n_steps,
+                     help=f"steps per env per update (default {defaults.n_steps})")  # fmt: skip
+    a2c.add_argument("--gae-lambda", type=float, default=defaults.gae_lambda,
+                     help="1.0: n-step returns (default); < 1: GAE")  # fmt: skip
+    a2c.add_argument("--optimizer", default=defaults.optimizer, choices=("rmsprop", "adam"))
+    a2c.add_argument("--lr", type=float, default=defaults.lr,
+                     help=f"learning rate, decays linearly to 0 ({defaults.lr})")  # fmt: skip
+    a2c.add_argument("--seed", type=int, default=0, help="seed of weights, envs and actions")
+    a2c.add_argument("--out", type=Path, help="run folder (default results/a2c/train/<run name>)")
+    a2c.add_argument("--impl", help="cell implementation (default eager for torch, graph for tf)")
+    a2c.add_argument("--threads", type=int, help="torch threads (default: all cores)")
+    a2c.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+    a2c.add_argument("--no-progress", action="store_true", help="no progress bar")
+    a2c.set_defaults(handler=_run_train_a2c)
+
+
+def _run_train_a2c(args) -> int:
+    from .a2c.config import profile_config, training_settings
+    from .a2c.train import train_a2c
+    from .bc.suite import run_name
+
+    changes = {"cell": args.cell, "settings": training_settings(args.game),
+               "num_envs": args.num_envs, "n_steps": args.n_steps,
+               "gae_lambda": args.gae_lambda, "optimizer": args.optimizer, "lr": args.lr,
+               "seed": args.seed}  # fmt: skip
+    if args.frames is not None:
+        changes["frames"] = args.frames
+    config = profile_config(args.profile, **changes)
+    name = run_name(config.settings.game, args.cell, args.backend, args.profile, args.seed)
+    out = args.out or DEFAULT_RESULTS / "a2c" / "train" / name
+    summary = train_a2c(config, args.backend, out, args.resume, args.impl, args.threads,
+                        progress_bar=not args.no_progress)  # fmt: skip
+    mean = summary["final_mean_return_100"]
+    shown = "no game finished" if mean is None else f"{mean:.2f}"
+    print(
+        f"{name}: {summary['frames']:,} frames, {summary['games']} games, mean return of the "
+        f"last 100 games {shown}, {summary['frames_per_second'] or 0:.0f} frames/s; wrote {out}"
     )
     return 0
 

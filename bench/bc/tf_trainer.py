@@ -6,6 +6,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from .. import checkpoint
 from ..atari.loaders import tf_dataset
 from .spec import PolicySpec
 from .tf_policy import TFPolicy
@@ -75,13 +76,7 @@ class TFTrainer:
         return self.policy.export_params()
 
     def optimizer_state(self) -> dict[str, np.ndarray]:
-        return {f"{i:04d}": np.asarray(v) for i, v in enumerate(self.optimizer.variables)}
+        return checkpoint.keras_optimizer_state(self.optimizer)
 
     def load_optimizer_state(self, arrays: dict[str, np.ndarray]) -> None:
-        variables = self.optimizer.variables
-        if len(arrays) != len(variables):
-            raise ValueError(
-                f"checkpoint: expected {len(variables)} optimizer arrays, got {len(arrays)}"
-            )
-        for variable, key in zip(variables, sorted(arrays)):
-            variable.assign(arrays[key])
+        checkpoint.load_keras_optimizer_state(self.optimizer, arrays)

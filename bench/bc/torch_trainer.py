@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .. import checkpoint
 from ..atari.loaders import torch_loader
 from .spec import PolicySpec
 from .torch_policy import TorchPolicy
@@ -80,10 +79,7 @@ class TorchTrainer:
         return self.policy.export_params()
 
     def optimizer_state(self) -> np.ndarray:
-        buffer = io.BytesIO()
-        torch.save(self.optimizer.state_dict(), buffer)
-        return np.frombuffer(buffer.getvalue(), dtype=np.uint8)
+        return checkpoint.torch_optimizer_state(self.optimizer)
 
     def load_optimizer_state(self, blob: np.ndarray) -> None:
-        state = torch.load(io.BytesIO(blob.tobytes()), weights_only=True)
-        self.optimizer.load_state_dict(state)
+        checkpoint.load_torch_optimizer_state(self.optimizer, blob)

@@ -19,13 +19,13 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import checkpoint
 from ..atari.sequences import read_manifest
 from ..atari.settings import AtariSettings
 from ..results import csv_text, machine_info, write_json_atomic, write_text_atomic
-from . import checkpoint
+from ..tensorboard import make_logger
 from .profiles import BCProfile
 from .spec import PolicySpec, make_policy_spec
-from .tensorboard import make_logger
 
 BACKENDS = ("torch", "tf")
 DEFAULT_IMPL = {"torch": "eager", "tf": "graph"}

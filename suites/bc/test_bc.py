@@ -16,7 +16,7 @@ import pytest
 
 pytest.importorskip("ale_py")
 
-from bench.bc import checkpoint  # noqa: E402
+from bench import checkpoint  # noqa: E402
 from bench.bc.profiles import get_profile  # noqa: E402
 from bench.bc.suite import ensure_dataset, run_name  # noqa: E402
 from bench.bc.train import make_trainer, train_bc  # noqa: E402

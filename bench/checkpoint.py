@@ -1,9 +1,10 @@
-"""One-file checkpoints of a BC run: canonical parameters, optimizer state and progress.
+"""One-file checkpoints of a training run (BC, A2C): canonical parameters, optimizer state and
+progress.
 
 `checkpoint.npz` holds "param/<canonical name>" arrays (framework-neutral), the optimizer state
 (torch: its serialised state dict as bytes, "optimizer"; TF: "optimizer/<i>" arrays) and "meta",
-a JSON string: policy spec, backend, impl, dataset, epochs done, metrics so far. It is written
-atomically after every epoch, so an interrupted run resumes from its last finished epoch.
+a JSON string: the run's identity (policy spec, backend, game...) and its progress. It is written
+atomically, so an interrupted run resumes from its last checkpoint.
 """
 
 from __future__ import annotations
@@ -61,10 +62,45 @@ def load(path: Path) -> tuple[dict, object, dict]:
 
 
 def check_compatible(meta: dict, expected: dict, path: Path) -> None:
-    """Raise a ValueError naming what differs between a checkpoint and the run resuming it."""
-    for key in ("policy", "backend", "dataset_game"):
+    """Raise a ValueError naming what differs between a checkpoint and the run resuming it; every
+    key of `expected` (the run's identity) must match."""
+    for key in expected:
         if meta.get(key) != expected.get(key):
             raise ValueError(
                 f"checkpoint: {path} was written by a run with {key}={meta.get(key)!r}, this run "
                 f"has {key}={expected.get(key)!r}; use another --out or drop --resume"
             )
+
+
+def torch_optimizer_state(optimizer) -> np.ndarray:
+    """A torch optimizer's state dict, serialised to bytes (stored as one uint8 array)."""
+    import io
+
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save(optimizer.state_dict(), buffer)
+    return np.frombuffer(buffer.getvalue(), dtype=np.uint8)
+
+
+def load_torch_optimizer_state(optimizer, blob: np.ndarray) -> None:
+    import io
+
+    import torch
+
+    optimizer.load_state_dict(torch.load(io.BytesIO(blob.tobytes()), weights_only=True))
+
+
+def keras_optimizer_state(optimizer) -> dict[str, np.ndarray]:
+    """A Keras optimizer's variables (iterations, moments...) in their order."""
+    return {f"{i:04d}": np.asarray(v) for i, v in enumerate(optimizer.variables)}
+
+
+def load_keras_optimizer_state(optimizer, arrays: dict[str, np.ndarray]) -> None:
+    variables = optimizer.variables
+    if len(arrays) != len(variables):
+        raise ValueError(
+            f"checkpoint: expected {len(variables)} optimizer arrays, got {len(arrays)}"
+        )
+    for variable, key in zip(variables, sorted(arrays)):
+        variable.assign(arrays[key])

@@ -1,8 +1,9 @@
-"""Per-epoch metrics as TensorBoard scalars in <run>/tensorboard, when TensorBoard is installed.
+"""Training metrics (per BC epoch, per A2C log interval) as TensorBoard scalars in
+<run>/tensorboard, when TensorBoard is installed.
 
 TF runs write with `tf.summary`, torch runs with `torch.utils.tensorboard`; both need the
-`tensorboard` package (in the `dev` extra) and are skipped without it. metrics.csv holds the
-same numbers either way.
+`tensorboard` package (in the `dev` extra) and are skipped without it. metrics.csv holds
+the same numbers either way.
 """
 
 from __future__ import annotations
@@ -14,8 +15,11 @@ from pathlib import Path
 Logger = Callable[[dict], None]
 
 
-def make_logger(backend: str, out: Path) -> tuple[Logger | None, Callable[[], None]]:
-    """(log(row), close()) for the backend, or (None, no-op) when no writer is installed."""
+def make_logger(
+    backend: str, out: Path, step: str = "epoch"
+) -> tuple[Logger | None, Callable[[], None]]:
+    """(log(row), close()) for the backend, or (None, no-op) when no writer is installed; each
+    row's `step` column is the x axis of every other column."""
     if importlib.util.find_spec("tensorboard") is None:
         return None, lambda: None
     directory = str(Path(out) / "tensorboard")
@@ -27,8 +31,8 @@ def make_logger(backend: str, out: Path) -> tuple[Logger | None, Callable[[], No
         def log(row: dict) -> None:
             with writer.as_default():
                 for key, value in row.items():
-                    if key != "epoch":
-                        tf.summary.scalar(key, value, step=row["epoch"])
+                    if key != step:
+                        tf.summary.scalar(key, value, step=int(row[step]))
             writer.flush()
 
         return log, writer.close
@@ -38,8 +42,8 @@ def make_logger(backend: str, out: Path) -> tuple[Logger | None, Callable[[], No
 
     def log(row: dict) -> None:
         for key, value in row.items():
-            if key != "epoch":
-                writer.add_scalar(key, value, row["epoch"])
+            if key != step:
+                writer.add_scalar(key, value, int(row[step]))
         writer.flush()
 
     return log, writer.close

@@ -1,0 +1,144 @@
+"""The A2C run configuration: one frozen dataclass both frameworks read, plus the suite profiles.
+
+Defaults follow A2C on Atari (Mnih et al., 2016; OpenAI baselines): RMSprop lr 7e-4, alpha 0.99,
+eps 1e-5 (inside the square root, as TensorFlow and baselines put it), gamma 0.99, value
+coefficient 0.5, entropy 0.01, gradient-norm clip 0.5, n-step returns (`gae_lambda` 1.0), 8 envs
+(2 cores) x 10 steps = 80 samples per update, baselines' 16 x 5.
+
+Training-only Atari transforms (`settings.episodic_life`, `settings.clip_rewards`) are applied by
+the rollout, not by the env: the env plays full games with raw scores, so every logged return is
+a full-game score, while the learner sees a life loss as an episode end (no bootstrap, hidden
+state reset) and rewards clipped to their sign.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+from ..atari.settings import AtariSettings
+
+OPTIMIZERS = ("rmsprop", "adam")
+CELLS = ("lstm", "gru", "cfc", "ltc")
+
+
+def training_settings(game: str = "breakout") -> AtariSettings:
+    """Machado et al.'s sticky actions, with DQN's life-loss episodes and clipped rewards."""
+    return AtariSettings(game, sticky=0.25, episodic_life=True, clip_rewards=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class A2CConfig:
+    """Everything that decides an A2C run (recorded in its summary and checkpoint).
+
+    Attributes:
+        cell: recurrent core (lstm, gru, cfc, ltc); units: its width (None: 64, LTC 32).
+        settings: Atari settings; episodic_life and clip_rewards act on the learner only.
+        frames: budget in emulator frames (agent steps x frame_skip, all envs together).
+        num_envs: envs stepped together; n_steps: steps per env per update (the BPTT length).
+        gamma: discount; gae_lambda: 1.0 gives n-step returns, < 1 generalised advantages.
+        value_coef, entropy_coef: loss weights; max_grad_norm: global-norm clip (0: none).
+        optimizer: "rmsprop" (TF-style eps in both frameworks) or "adam"; lr, alpha (RMSprop
+            decay), eps: its settings; lr_decay: linear decay of lr to 0 over `frames`.
+        seed: weights, action sampling and env seeds.
+        log_every: frames between metrics rows; checkpoint_every: frames between checkpoints.
+    """
+
+    cell: str = "lstm"
+    units: int | None = None
+    settings: AtariSettings = dataclasses.field(default_factory=training_settings)
+    frames: int = 2_000_000
+    num_envs: int = 8
+    n_steps: int = 10
+    gamma: float = 0.99
+    gae_lambda: float = 1.0
+    value_coef: float = 0.5
+    entropy_coef: float = 0.01
+    max_grad_norm: float = 0.5
+    optimizer: str = "rmsprop"
+    lr: float = 7e-4
+    alpha: float = 0.99
+    eps: float = 1e-5
+    lr_decay: bool = True
+    seed: int = 0
+    log_every: int = 20_000
+    checkpoint_every: int = 200_000
+
+    def __post_init__(self) -> None:
+        if self.cell not in CELLS:
+            raise ValueError(f"cell: expected one of {list(CELLS)}, got {self.cell!r}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(
+                f"optimizer: expected one of {list(OPTIMIZERS)}, got {self.optimizer!r}"
+            )
+        if not isinstance(self.settings, AtariSettings):
+            raise ValueError(
+                f"settings: expected AtariSettings, got {type(self.settings).__name__}"
+            )
+        for name in ("frames", "num_envs", "n_steps", "log_every", "checkpoint_every"):
+            _check_int(name, getattr(self, name), minimum=1)
+        if self.units is not None:
+            _check_int("units", self.units, minimum=1)
+        _check_int("seed", self.seed, minimum=0)
+        for name in ("gamma", "gae_lambda", "alpha"):
+            _check_real(name, getattr(self, name), 0.0, 1.0)
+        for name in ("value_coef", "entropy_coef", "max_grad_norm", "eps"):
+            _check_real(name, getattr(self, name), 0.0, math.inf)
+        _check_real("lr", self.lr, 0.0, math.inf, open_low=True)
+
+    @property
+    def frames_per_update(self) -> int:
+        return self.num_envs * self.n_steps * self.settings.frame_skip
+
+    @property
+    def updates(self) -> int:
+        """Updates needed to reach `frames` (the last one may pass it)."""
+        return -(-self.frames // self.frames_per_update)
+
+    def as_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["settings"] = self.settings.as_dict()
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> A2CConfig:
+        data = dict(data)
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"config: unknown A2C settings {unknown}; expected {sorted(known)}")
+        if isinstance(data.get("settings"), dict):
+            data["settings"] = AtariSettings.from_dict(data["settings"])
+        return cls(**data)
+
+    def replace(self, **changes: Any) -> A2CConfig:
+        return dataclasses.replace(self, **changes)
+
+
+def _check_int(name: str, value: Any, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name}: expected an integer >= {minimum}, got {value!r}")
+
+
+def _check_real(name, value, low, high, open_low: bool = False) -> None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    ok = ok and (value > low if open_low else value >= low) and value <= high
+    if not ok:
+        bounds = f"{'(' if open_low else '['}{low}, {high}]"
+        raise ValueError(f"{name}: expected a finite number in {bounds}, got {value!r}")
+
+
+#: Frame budgets of the A2C suite (and `cellbench train a2c --profile`).
+PROFILES = {
+    "smoke": {"frames": 4 * 8 * 10 * 4, "log_every": 320, "checkpoint_every": 640},
+    "quick": {"frames": 200_000},
+    "full": {"frames": 2_000_000},
+}
+
+
+def profile_config(profile: str, **changes: Any) -> A2CConfig:
+    """The config of a profile with `changes` applied (cell, seed, game settings...)."""
+    if profile not in PROFILES:
+        raise ValueError(f"profile: expected one of {list(PROFILES)}, got {profile!r}")
+    return A2CConfig(**{**PROFILES[profile], **changes})

@@ -130,5 +130,10 @@ def pytest_terminal_summary(terminalreporter):
             terminalreporter.write_line(
                 ode_bench.format_ratio_table(ode_bench.ratio_table(document))
             )
+        if suite == "a2c":
+            from bench.a2c.suite import ratio_table
+
+            terminalreporter.write_sep("-", "A2C throughput and returns (same run)")
+            terminalreporter.write_line(ratio_table(document))
         note = "" if complete else " (interrupted: latest.json left as it was)"
         terminalreporter.write_line(f"cellbench: wrote {run_path}{note}")

@@ -167,10 +167,10 @@ def test_full_game_returns_are_raw_scores(random_play):
         ends = np.flatnonzero(done[:, n])
         starts = np.concatenate([[0], ends + 1])
         want += [(end, rewards[start : end + 1, n].sum()) for start, end in zip(starts, ends)]
-    got = sorted((g["frames"], g["return"]) for g in collector.games)
+    got = sorted((g["frames"], g["return"]) for g in collector.games.games)
     assert len(got) == len(want) >= 3
     assert sorted(r for _, r in got) == sorted(r for _, r in want)
-    assert [g["episode"] for g in collector.games] == list(range(1, len(want) + 1))
+    assert [g["episode"] for g in collector.games.games] == list(range(1, len(want) + 1))
 
 
 def _rollout(cell, seed=0):
@@ -351,3 +351,33 @@ def test_the_cli_trains_and_reports_bad_input(tmp_path, capsys):
     assert main(["train", "a2c", "--cell", "gru", "--backend", "tf", "--n-steps", "0",
                  "--out", str(tmp_path / "other")]) == 2  # fmt: skip
     assert "n_steps" in capsys.readouterr().err
+
+
+def test_a2c_suite_smoke_run_records_throughput_and_returns(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    command = [
+        sys.executable, "-m", "pytest", "suites/a2c", "--benchmark-only", "--profile", "smoke",
+        "--threads", "1", "--results", str(tmp_path / "results"), "-q", "-p", "no:cacheprovider",
+        "-k", "gru-torch or raw",
+    ]  # fmt: skip
+    repo = Path(__file__).resolve().parents[1]
+    result = subprocess.run(command, cwd=repo, env=dict(os.environ), capture_output=True,
+                            text=True, timeout=600)  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "A2C throughput and returns" in result.stdout
+    latest = json.loads((tmp_path / "results" / "a2c" / "latest.json").read_text())
+    raw, run = sorted(latest["benchmarks"], key=lambda b: "cell" in b["extra_info"])
+    assert raw["extra_info"]["frames_per_second"] > 0 and raw["extra_info"]["random_games"] >= 0
+    info = run["extra_info"]
+    assert info["cell"] == "gru" and info["backend"] == "torch"
+    assert info["frames"] == profile_config("smoke").frames
+    assert 0 < info["share_of_raw_rate"] == pytest.approx(
+        info["frames_per_second"] / info["raw_frames_per_second"]
+    )
+    assert info["config"]["settings"]["sticky"] == 0.25
+    run_dir = tmp_path / "results" / "a2c" / "train" / "breakout-gru-torch-smoke-seed0"
+    assert (run_dir / "metrics.csv").exists()

@@ -70,13 +70,9 @@ class RolloutCollector:
         self.obs, info = envs.reset(seed=env_seed)
         self.lives = np.asarray(info["lives"])
         self.starts = np.ones(self.num_envs, bool)
-        self.autoreset = np.zeros(self.num_envs, bool)
         self.state: State = tuple(np.zeros(shape, np.float32) for shape in state_shapes)
         self.rng = np.random.default_rng(action_seed)
-        self.game_return = np.zeros(self.num_envs)
-        self.game_length = np.zeros(self.num_envs, np.int64)
-        self.games: list[dict] = []  # frames, episode, return, length of each finished game
-        self.frames = 0
+        self.games = GameTracker(self.num_envs, config.settings.frame_skip)
 
     def collect(self, act: ActFunction) -> Rollout:
         config, num_envs = self.config, self.num_envs
@@ -90,21 +86,20 @@ class RolloutCollector:
         for t in range(steps):
             logits, values[t], self.state = act(self.obs, self.starts, self.state)
             actions[t] = sample_actions(logits, self.rng)
-            obs[t], starts[t], valid[t] = self.obs, self.starts, ~self.autoreset
+            autoreset = self.games.autoreset
+            obs[t], starts[t], valid[t] = self.obs, self.starts, ~autoreset
             self.obs, reward, term, trunc, info = self.envs.step(actions[t])
-            self.frames += num_envs * settings.frame_skip
             lives = np.asarray(info["lives"])
             env_done = np.asarray(term) | np.asarray(trunc)
-            life_lost = (lives < self.lives) & ~self.autoreset
+            life_lost = (lives < self.lives) & ~autoreset
             self.lives = lives
             learner_terminal = np.asarray(term) | (settings.episodic_life & life_lost)
             terminal[t], truncated[t] = learner_terminal, np.asarray(trunc) & ~learner_terminal
             rewards[t] = np.sign(reward) if settings.clip_rewards else reward
-            self._count_games(np.asarray(reward, np.float64), env_done)
+            self.games.step(reward, env_done)
             # The next row starts an episode after a life lost mid-game or after an autoreset
             # step; the row right after a game over is that game's final observation.
-            self.starts = ((terminal[t] | truncated[t]) & ~env_done) | self.autoreset
-            self.autoreset = env_done
+            self.starts = ((terminal[t] | truncated[t]) & ~env_done) | autoreset
         _, bootstrap, _ = act(self.obs, self.starts, self.state)
         advantage, returns = advantages(
             rewards, values, terminal, truncated, bootstrap, config.gamma, config.gae_lambda
@@ -112,9 +107,30 @@ class RolloutCollector:
         return Rollout(obs, starts, actions, valid, values, rewards, advantage, returns,
                        initial_state)  # fmt: skip
 
-    def _count_games(self, reward: np.ndarray, env_done: np.ndarray) -> None:
+
+
+class GameTracker:
+    """Full-game returns and lengths of a vector env, fed the env's raw reward per step.
+
+    Attributes:
+        games: one dict per finished game: frames (when it ended), episode, return, length.
+        frames: emulator frames stepped so far (all envs, autoreset steps included).
+        autoreset: (N,) bool, True where the next step is an autoreset step.
+    """
+
+    def __init__(self, num_envs: int, frame_skip: int):
+        self.frame_skip = frame_skip
+        self.game_return = np.zeros(num_envs)
+        self.game_length = np.zeros(num_envs, np.int64)
+        self.autoreset = np.zeros(num_envs, bool)
+        self.games: list[dict] = []
+        self.frames = 0
+
+    def step(self, reward, env_done) -> None:
+        """Account one step of every env: reward (N,) raw, env_done (N,) terminated|truncated."""
         playing = ~self.autoreset  # an autoreset step belongs to no game
-        self.game_return += np.where(playing, reward, 0.0)
+        self.frames += len(playing) * self.frame_skip
+        self.game_return += np.where(playing, np.asarray(reward, np.float64), 0.0)
         self.game_length += playing
         for n in np.flatnonzero(env_done):
             self.games.append({
@@ -124,6 +140,7 @@ class RolloutCollector:
                 "length": int(self.game_length[n]),
             })  # fmt: skip
             self.game_return[n], self.game_length[n] = 0.0, 0
+        self.autoreset = np.asarray(env_done, bool).copy()
 
     def mean_return(self, last: int = 100) -> float | None:
         """Mean full-game return over the last `last` finished games (None before the first)."""

@@ -92,7 +92,7 @@ def train_a2c(
         collector = RolloutCollector(config, envs, state_shapes(spec, config.num_envs),
                                      env_seed(config, progress["updates"]),
                                      [config.seed, 7, progress["updates"]])  # fmt: skip
-        collector.frames, collector.games = progress["frames"], progress["games"]
+        collector.games.frames, collector.games.games = progress["frames"], progress["games"]
         meta = {**identity, "impl": impl or DEFAULT_IMPL[backend], "config": config.as_dict()}
         log, close_log = make_logger(backend, out, step="frames")
         try:
@@ -108,10 +108,10 @@ def train_a2c(
         "cell": config.cell,
         "seed": config.seed,
         "settings": config.settings.as_dict(),
-        "frames": collector.frames,
+        "frames": collector.games.frames,
         "updates": progress["updates"],
-        "games": len(collector.games),
-        "final_mean_return_100": collector.mean_return(100),
+        "games": len(collector.games.games),
+        "final_mean_return_100": collector.games.mean_return(100),
         "frames_per_second": history[-1]["frames_per_second"] if history else None,
         "training_seconds": seconds,
         "machine": machine_info(),
@@ -141,6 +141,7 @@ def _train_updates(agent, collector, config, out, progress, meta, log, progress_
     wall time of this call's updates."""
     from tqdm import tqdm
 
+    games = collector.games
     sums, count = dict.fromkeys(STATS, 0.0), 0
     next_log = progress["frames"] + config.log_every
     next_checkpoint = progress["frames"] + config.checkpoint_every
@@ -157,36 +158,35 @@ def _train_updates(agent, collector, config, out, progress, meta, log, progress_
                     f"A2C diverged at update {progress['updates'] + 1}: the loss is not finite"
                 )
             progress["updates"] += 1
-            progress["frames"] = collector.frames
+            progress["frames"] = games.frames
             sums = {key: sums[key] + stats[key] for key in STATS}
             count += 1
-            bar.update(collector.frames - bar.n)
+            bar.update(games.frames - bar.n)
             last = progress["updates"] >= config.updates
-            if collector.frames >= next_log or last:
+            if games.frames >= next_log or last:
                 now = time.perf_counter()
                 row = {
                     "update": progress["updates"],
-                    "frames": collector.frames,
-                    "episodes": len(collector.games),
+                    "frames": games.frames,
+                    "episodes": len(games.games),
                     "seconds": progress["seconds"] + now - started,
-                    "frames_per_second": (collector.frames - interval_frames)
-                    / (now - interval_start),
-                    "mean_return_100": collector.mean_return(100),
+                    "frames_per_second": (games.frames - interval_frames) / (now - interval_start),
+                    "mean_return_100": games.mean_return(100),
                     **{key: sums[key] / count for key in STATS if key != "loss"},
                 }
                 progress["history"].append(row)
                 write_text_atomic(out / "metrics.csv", csv_text(progress["history"]))
-                write_text_atomic(out / "episodes.csv", csv_text(collector.games))
+                write_text_atomic(out / "episodes.csv", csv_text(games.games))
                 if log is not None:
                     log({k: v for k, v in row.items() if v is not None})
                 mean = row["mean_return_100"]
                 bar.set_postfix(ret=f"{mean:.1f}" if mean is not None else "-",
                                 fps=f"{row['frames_per_second']:.0f}")  # fmt: skip
                 sums, count = dict.fromkeys(STATS, 0.0), 0
-                interval_start, interval_frames = time.perf_counter(), collector.frames
+                interval_start, interval_frames = time.perf_counter(), games.frames
                 next_log += config.log_every
-            if collector.frames >= next_checkpoint or last:
-                progress["games"] = collector.games
+            if games.frames >= next_checkpoint or last:
+                progress["games"] = games.games
                 progress_now = {**progress, "seconds": progress["seconds"]
                                 + time.perf_counter() - started}  # fmt: skip
                 checkpoint.save(out, agent.export_params(), agent.optimizer_state(),

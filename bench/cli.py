@@ -6,6 +6,7 @@ cellbench dataset generate [--game G] [--train N] [--val M] [--out DIR] [--seed 
 cellbench dataset check DIR
 cellbench train bc --cell cfc --backend torch|tf [--profile quick] [--resume] ...
 cellbench train a2c --cell lstm --backend tf --game breakout --frames 2e6 [--resume] ...
+cellbench report [--results DIR] [--out DIR] [--baseline RUN] [--threshold 0.1]
 """
 
 from __future__ import annotations
@@ -332,6 +333,54 @@ def _run_train_a2c(args) -> int:
     return 0
 
 
+def _add_report(subparsers) -> None:
+    from .report import DEFAULT_THRESHOLD
+
+    parser = subparsers.add_parser(
+        "report",
+        help="turn results/ into an HTML and Markdown report",
+        description=(
+            "Read what the suites, `cellbench verify` and `cellbench ode` wrote (pytest-benchmark "
+            "JSON, verify.json, ODE tables, BC and A2C training metrics; nothing is re-run) and "
+            "write OUT/index.html (one self-contained file: figures embedded, opens offline), "
+            "OUT/report.md with the PNGs beside it, and every table as OUT/tables/*.csv. A "
+            "missing result leaves its section saying which command produces it; an unreadable "
+            "file is named at the top of the report. With --baseline, exit status 1 when a "
+            "median is more than --threshold above the baseline's."
+        ),
+    )
+    parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS,
+                        help="results folder to read (default %(default)s)")
+    parser.add_argument("--out", type=Path,
+                        help="report folder (default RESULTS/report)")
+    parser.add_argument(
+        "--baseline",
+        metavar="RUN",
+        help="earlier run to compare timings with: a pytest-benchmark JSON file (e.g. "
+        "results/kernels/runs/<time>.json), a results folder, or a run name <time> under "
+        "RESULTS/<suite>/runs/",
+    )
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        default=DEFAULT_THRESHOLD,
+        help="regression threshold on the median, as a fraction (default %(default)s = 10%%)",
+    )
+    parser.set_defaults(handler=_run_report)
+
+
+def _run_report(args) -> int:
+    from .report import build_report
+
+    report = build_report(args.results, args.out, args.baseline, args.threshold)
+    for warning in report.warnings:
+        print(f"cellbench report: warning: {warning}", file=sys.stderr)
+    if report.comparison is not None:
+        print(f"{report.regressions} regression(s) beyond {args.threshold:.0%} vs {args.baseline}")
+    print(f"wrote {report.markdown} and {report.html}")
+    return 1 if report.regressions else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cellbench",
@@ -343,6 +392,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_ode(subparsers)
     _add_dataset(subparsers)
     _add_train(subparsers)
+    _add_report(subparsers)
     return parser
 
 

@@ -381,3 +381,18 @@ def test_a2c_suite_smoke_run_records_throughput_and_returns(tmp_path):
     assert info["config"]["settings"]["sticky"] == 0.25
     run_dir = tmp_path / "results" / "a2c" / "train" / "breakout-gru-torch-smoke-seed0"
     assert (run_dir / "metrics.csv").exists()
+
+
+def test_initial_weights_are_orthogonal_with_a2c_gains():
+    from bench.a2c.spec import GAINS
+
+    spec = make_agent_spec("gru", 4)
+    params = spec.init_params(0)
+    conv = params["conv0_kernel"].reshape(-1, 32)
+    np.testing.assert_allclose(conv.T @ conv, GAINS["relu"] ** 2 * np.eye(32), atol=1e-10)
+    head = params["head_kernel"]
+    np.testing.assert_allclose(head.T @ head, GAINS["head"] ** 2 * np.eye(4), atol=1e-12)
+    assert not params["dense_bias"].any() and not params["head_bias"].any()
+    cell = spec.cell.init_params(0)
+    for key, value in cell.items():  # the cell keeps its own init
+        np.testing.assert_array_equal(params["cell/" + key], value)

@@ -4,9 +4,10 @@
     params = spec.init_params(seed=0)    # canonical float64 dict, shared by torch and TF
 
 The canonical parameters are the BC policy's (`bench.bc.spec`) and "value_kernel" (units, 1),
-"value_bias" (1,). The policy head starts 100x smaller than the default init, so the first policy
-is close to uniform (what orthogonal init with gain 0.01 does in baselines and CleanRL); an
-early near-deterministic policy explores Breakout badly.
+"value_bias" (1,). The non-cell layers start as A2C on Atari does in OpenAI baselines, ikostrikov's
+pytorch-a2c-ppo-acktr and CleanRL: orthogonal kernels with gain sqrt(2) for the ReLU layers, 0.01
+for the policy head (a near-uniform first policy) and 1 for the value head, zero biases. The cell
+keeps its own init.
 """
 
 from __future__ import annotations
@@ -15,9 +16,20 @@ import dataclasses
 
 import numpy as np
 
-from ..bc.spec import PolicySpec, make_policy_spec
+from ..bc.spec import CELL_PREFIX, PolicySpec, make_policy_spec
 
-POLICY_HEAD_SCALE = 0.01
+#: Orthogonal-init gain per layer kind (the convs and the dense layer are ReLU layers).
+GAINS = {"relu": np.sqrt(2.0), "head": 0.01, "value": 1.0}
+
+
+def orthogonal(rng: np.random.Generator, shape: tuple[int, ...], gain: float) -> np.ndarray:
+    """A kernel (..., fan_out) whose (fan_in, fan_out) matrix has orthonormal columns (or rows,
+    when fan_out > fan_in), times `gain` (Saxe et al., 2014)."""
+    rows, cols = int(np.prod(shape[:-1])), shape[-1]
+    q, r = np.linalg.qr(rng.normal(size=(max(rows, cols), min(rows, cols))))
+    q = q * np.sign(np.diag(r))  # a uniform draw over orthogonal matrices
+    matrix = q if rows >= cols else q.T
+    return gain * matrix.reshape(shape)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,10 +41,16 @@ class AgentSpec(PolicySpec):
         return shapes
 
     def init_params(self, seed: int = 0) -> dict[str, np.ndarray]:
-        params = super().init_params(seed)
-        params["head_kernel"] = params["head_kernel"] * POLICY_HEAD_SCALE
-        params["head_bias"] = np.zeros_like(params["head_bias"])
-        params["value_bias"] = np.zeros(1)
+        params = super().init_params(seed)  # the cell's own init, kept
+        rng = np.random.default_rng([seed, 47])
+        for key, shape in self.param_shapes().items():
+            if key.startswith(CELL_PREFIX):
+                continue
+            if key.endswith("_bias"):
+                params[key] = np.zeros(shape)
+            else:
+                kind = {"head_kernel": "head", "value_kernel": "value"}.get(key, "relu")
+                params[key] = orthogonal(rng, shape, GAINS[kind])
         return params
 
     def describe(self) -> str:

@@ -377,7 +377,7 @@ def _run_report(args) -> int:
         print(f"cellbench report: warning: {warning}", file=sys.stderr)
     if report.comparison is not None:
         print(f"{report.regressions} regression(s) beyond {args.threshold:.0%} vs {args.baseline}")
-    print(f"wrote {report.markdown} and {report.html}")
+    print(f"wrote {report.html} (report.md, the PNGs and tables/*.csv beside it)")
     return 1 if report.regressions else 0
 
 

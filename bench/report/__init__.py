@@ -2,12 +2,16 @@
 
 Reads files only (pandas, matplotlib/seaborn; never torch or TensorFlow), re-runs nothing:
 
+    files     reading one file; every problem is a ResultsError naming it
     load      results/ -> tidy DataFrames; unreadable files become warnings naming them
+    runs      BC and A2C training-run folders -> tidy DataFrames
     tables    derived frames: same-run kernel speed-ups, numerics checks, summary, A2C curves
     figures   seaborn figures -> PNG bytes
-    sections  the report's sections as blocks (text, notes, tables, figures)
+    blocks    text, notes, tables, figures; number formatting
+    sections  the report's sections (training: the BC and A2C ones)
     render    HTML (one self-contained file) and Markdown, written atomically
     baseline  --baseline: compare medians with an earlier saved run, flag regressions
+    browser   open a report in headless Chromium (tests; `python -m bench.report.browser`)
 """
 
 from __future__ import annotations
@@ -54,6 +58,8 @@ def build_report(results: str | Path = "results", out: str | Path | None = None,
     from .baseline import compare, resolve_baseline
     from .load import load_results
 
+    if not threshold > 0:
+        raise ValueError(f"threshold: expected a fraction > 0 (0.1 is 10%), got {threshold}")
     results = Path(results)
     out = Path(out) if out is not None else results / "report"
     loaded = load_results(results)

@@ -38,11 +38,16 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import re
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from .files import ResultsError, concat, expect_dict, read_csv, read_json
+from .runs import best_profile, load_a2c_runs, load_bc_runs, run_folders
+
+__all__ = ["BENCH_SUITES", "COMMANDS", "Results", "ResultsError", "best_profile",
+           "load_results", "read_json"]  # fmt: skip
 
 #: Suites that write pytest-benchmark JSON, in report order.
 BENCH_SUITES = ("kernels", "reference", "bc", "a2c")
@@ -56,13 +61,6 @@ COMMANDS = {
     "ode": "cellbench ode",
 }
 _STATS = ("median", "mean", "min", "max", "stddev", "iqr")
-_PROFILE_ORDER = {"smoke": 0, "quick": 1, "full": 2}
-_RUN_NAME = re.compile(r"^(?P<game>.+)-(?P<cell>[a-z]+)-(?P<backend>[a-z]+)-(?P<profile>[a-z]+)"
-                       r"-seed(?P<seed>\d+)$")  # fmt: skip
-
-
-class ResultsError(ValueError):
-    """A results file that exists but cannot be used; the message names the file."""
 
 
 @dataclasses.dataclass
@@ -85,44 +83,6 @@ class Results:
         return self.tables.get(name, pd.DataFrame())
 
 
-def read_json(path: Path) -> Any:
-    """Parsed JSON of `path`; any problem is a ResultsError naming the file."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise ResultsError(f"{path}: cannot be read ({error})") from error
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as error:
-        raise ResultsError(
-            f"{path}: not valid JSON ({error.msg} at line {error.lineno}, column "
-            f"{error.colno}); the file is truncated or was edited by hand"
-        ) from error
-
-
-def read_csv(path: Path, required: tuple[str, ...] = ()) -> pd.DataFrame:
-    """A CSV with at least the `required` columns; otherwise a ResultsError naming the file."""
-    try:
-        frame = pd.read_csv(path)
-    except pd.errors.EmptyDataError:
-        frame = pd.DataFrame()
-    except (OSError, UnicodeDecodeError, pd.errors.ParserError) as error:
-        raise ResultsError(f"{path}: not a readable CSV ({error})") from error
-    missing = [column for column in required if column not in frame.columns]
-    if missing:
-        raise ResultsError(
-            f"{path}: expected columns {list(required)}, missing {missing} "
-            f"(found {list(frame.columns)})"
-        )
-    return frame
-
-
-def _expect_dict(value: Any, path: Path, what: str) -> dict:
-    if not isinstance(value, dict):
-        raise ResultsError(f"{path}: expected {what} to be an object, got {type(value).__name__}")
-    return value
-
-
 # ---- pytest-benchmark documents --------------------------------------------------------------
 
 
@@ -130,7 +90,7 @@ def benchmark_rows(document: Any, path: Path) -> pd.DataFrame:
     """One row per benchmark of a pytest-benchmark document: name, fullname, group, the timing
     statistics in ms (median_ms, mean_ms, min_ms, max_ms, stddev_ms, iqr_ms) and rounds, then
     `extra_info` flattened with "_" (nested dicts: shape -> shape_name, shape_batch, ...)."""
-    document = _expect_dict(document, path, "the document")
+    document = expect_dict(document, path, "the document")
     benchmarks = document.get("benchmarks")
     if not isinstance(benchmarks, list):
         raise ResultsError(f"{path}: no 'benchmarks' list (not a pytest-benchmark JSON file?)")
@@ -231,7 +191,7 @@ def load_verify(root: Path, warnings: list[str]) -> tuple[pd.DataFrame, dict, Pa
     json_path, csv_path = folder / "verify.json", folder / "verify.csv"
     if json_path.exists():
         try:
-            document = _expect_dict(read_json(json_path), json_path, "the document")
+            document = expect_dict(read_json(json_path), json_path, "the document")
             rows = document.get("rows")
             if not isinstance(rows, list):
                 raise ResultsError(f"{json_path}: no 'rows' list")
@@ -249,153 +209,35 @@ def load_verify(root: Path, warnings: list[str]) -> tuple[pd.DataFrame, dict, Pa
     return pd.DataFrame(), {}, None
 
 
-def load_ode(root: Path) -> dict[str, pd.DataFrame | dict | None]:
-    """The `cellbench ode` tables: ode_ltc, ode_cfc, ode_orders, and ode.json's document."""
+def load_ode(root: Path, warnings: list[str]) -> dict[str, Any]:
+    """The `cellbench ode` tables: ode_ltc, ode_cfc, ode_orders, and ode.json's document; each
+    file on its own, so one unreadable file costs only its own figure."""
     folder = root / "ode"
-    out: dict[str, Any] = {"document": None}
-    ltc, cfc = folder / "ltc_unfold_convergence.csv", folder / "cfc_pure_error.csv"
-    out["ode_ltc"] = (read_csv(ltc, ("backend", "ode_unfolds", "max_abs_error", "rms_error"))
-                      if ltc.exists() else pd.DataFrame())  # fmt: skip
-    out["ode_cfc"] = (read_csv(cfc, ("initial_state", "timespan", "max_abs_error", "rms_error"))
-                      if cfc.exists() else pd.DataFrame())  # fmt: skip
-    orders = pd.DataFrame(columns=["backend", "order"])
-    if (folder / "ode.json").exists():
-        document = _expect_dict(read_json(folder / "ode.json"), folder / "ode.json", "ode.json")
+    out: dict[str, Any] = {"document": None, "ode_orders": pd.DataFrame()}
+    files = {
+        "ode_ltc": ("ltc_unfold_convergence.csv", ("backend", "ode_unfolds", "max_abs_error",
+                                                   "rms_error")),
+        "ode_cfc": ("cfc_pure_error.csv", ("initial_state", "timespan", "max_abs_error",
+                                           "rms_error")),
+    }  # fmt: skip
+    for name, (filename, columns) in files.items():
+        out[name] = pd.DataFrame()
+        if (folder / filename).exists():
+            try:
+                out[name] = read_csv(folder / filename, columns)
+            except ResultsError as error:
+                warnings.append(str(error))
+    path = folder / "ode.json"
+    if path.exists():
+        try:
+            document = expect_dict(read_json(path), path, "the document")
+        except ResultsError as error:
+            warnings.append(str(error))
+            return out
         out["document"] = document
         fitted = (document.get("ltc_unfold_convergence") or {}).get("orders") or {}
-        orders = pd.DataFrame({"backend": list(fitted), "order": list(fitted.values())})
-    out["ode_orders"] = orders
+        out["ode_orders"] = pd.DataFrame({"backend": list(fitted), "order": list(fitted.values())})
     return out
-
-
-# ---- training runs (BC, A2C) -------------------------------------------------------------------
-
-
-def parse_run_name(name: str) -> dict:
-    """'breakout-cfc-torch-quick-seed0' -> game, cell, backend, profile, seed (empty if the name
-    has another shape)."""
-    match = _RUN_NAME.match(name)
-    if not match:
-        return {}
-    parts = match.groupdict()
-    parts["seed"] = int(parts["seed"])
-    return parts
-
-
-def _profile_name(value: Any) -> str | None:
-    return value.get("name") if isinstance(value, dict) else value
-
-
-def _identity(name: str, summary: dict) -> dict:
-    """run, game, cell, backend, impl, seed, profile: from summary.json, else the folder name."""
-    parsed = parse_run_name(name)
-    game = summary.get("game") or summary.get("dataset_game")
-    return {
-        "run": name,
-        "game": game or parsed.get("game"),
-        "cell": summary.get("cell") or parsed.get("cell"),
-        "backend": summary.get("backend") or parsed.get("backend"),
-        "impl": summary.get("impl"),
-        "seed": summary.get("seed", parsed.get("seed")),
-        "profile": _profile_name(summary.get("profile")) or parsed.get("profile"),
-    }
-
-
-def _run_folders(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
-
-
-def load_bc_runs(root: Path, warnings: list[str]) -> dict[str, pd.DataFrame]:
-    """bc_runs, bc_metrics, bc_returns (see the module docstring) from results/bc/train/*."""
-    runs, metrics, returns = [], [], []
-    for folder in _run_folders(root / "bc" / "train"):
-        try:
-            summary_path = folder / "summary.json"
-            summary = (_expect_dict(read_json(summary_path), summary_path, "summary")
-                       if summary_path.exists() else {})  # fmt: skip
-            ident = _identity(folder.name, summary)
-            if (folder / "metrics.csv").exists():
-                frame = read_csv(folder / "metrics.csv", ("epoch", "val_accuracy"))
-                metrics.append(
-                    frame.assign(
-                        **{k: ident[k] for k in ("run", "cell", "backend", "seed", "profile")}
-                    )
-                )
-            if not summary:
-                warnings.append(f"{folder}: no summary.json (training unfinished?); "
-                                "only its metrics.csv is shown")  # fmt: skip
-                continue
-            final, played = summary.get("final") or {}, summary.get("closed_loop") or {}
-            manifest = (summary.get("dataset") or {}).get("manifest") or {}
-            counts = manifest.get("counts") or {}
-            scores = played.get("returns") or []
-            runs.append({
-                **ident,
-                "epochs": final.get("epoch"),
-                **{key: final.get(key) for key in ("train_loss", "train_accuracy", "val_loss",
-                                                   "val_accuracy", "samples_per_second")},
-                "closed_loop_mean": played.get("mean"),
-                "closed_loop_std": played.get("std"),
-                "closed_loop_games": len(scores),
-                "closed_loop_truncated": played.get("truncated"),
-                "dataset_train": counts.get("train"),
-                "dataset_val": counts.get("val"),
-                "expert_mean": (manifest.get("expert_returns") or {}).get("mean"),
-            })  # fmt: skip
-            returns += [{**{k: ident[k] for k in ("run", "cell", "backend", "seed", "profile")},
-                         "game": i + 1, "return": r} for i, r in enumerate(scores)]  # fmt: skip
-        except ResultsError as error:
-            warnings.append(str(error))
-    return {"bc_runs": pd.DataFrame(runs), "bc_metrics": _concat(metrics),
-            "bc_returns": pd.DataFrame(returns)}  # fmt: skip
-
-
-A2C_METRICS = ("update", "frames", "episodes", "seconds", "frames_per_second", "mean_return_100")
-A2C_EPISODES = ("frames", "episode", "return", "length")
-
-
-def load_a2c_runs(root: Path, warnings: list[str]) -> dict[str, pd.DataFrame]:
-    """a2c_runs, a2c_metrics, a2c_episodes (see the module docstring) from
-    results/a2c/train/<game>-<cell>-<backend>-<profile>-seed<N>/."""
-    runs, metrics, episodes = [], [], []
-    keys = ("run", "cell", "backend", "seed", "profile")
-    for folder in _run_folders(root / "a2c" / "train"):
-        try:
-            summary_path = folder / "summary.json"
-            summary = (_expect_dict(read_json(summary_path), summary_path, "summary")
-                       if summary_path.exists() else {})  # fmt: skip
-            ident = _identity(folder.name, summary)
-            if (folder / "metrics.csv").exists():
-                frame = read_csv(folder / "metrics.csv", A2C_METRICS)
-                metrics.append(frame.assign(**{k: ident[k] for k in keys}))
-            if (folder / "episodes.csv").exists():
-                frame = read_csv(folder / "episodes.csv", A2C_EPISODES)
-                episodes.append(frame.assign(**{k: ident[k] for k in keys}))
-            if not summary:
-                warnings.append(f"{folder}: no summary.json (training unfinished?); "
-                                "only its metrics are shown")  # fmt: skip
-                continue
-            runs.append({**ident, **{key: summary.get(key) for key in (
-                "frames", "updates", "games", "final_mean_return_100", "frames_per_second",
-                "training_seconds")}})  # fmt: skip
-        except ResultsError as error:
-            warnings.append(str(error))
-    return {"a2c_runs": pd.DataFrame(runs), "a2c_metrics": _concat(metrics),
-            "a2c_episodes": _concat(episodes)}  # fmt: skip
-
-
-def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
-    frames = [f for f in frames if not f.empty]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-
-
-def best_profile(frame: pd.DataFrame) -> pd.DataFrame:
-    """The rows of the largest profile present (full > quick > smoke): the summary quotes the
-    most substantial runs, never a smoke run beside a quick one."""
-    if frame.empty or "profile" not in frame:
-        return frame
-    rank = frame["profile"].map(lambda p: _PROFILE_ORDER.get(p, -1))
-    return frame[rank == rank.max()]
 
 
 # ---- machine, versions, settings ---------------------------------------------------------------
@@ -452,7 +294,7 @@ def load_results(root: str | Path) -> Results:
                                 if shown else pd.DataFrame())  # fmt: skip
         if document is not None:
             documents[suite], sources[suite] = document, path
-    tables["benchmarks"] = _concat(frames)
+    tables["benchmarks"] = concat(frames)
     tables["runs"] = pd.DataFrame(runs)
 
     extra_machines: dict[str, dict] = {}
@@ -467,12 +309,7 @@ def load_results(root: str | Path) -> Results:
         sources["verify"] = verify_path
         documents_extra["verify"] = verify_doc
         extra_machines["verify"] = verify_doc.get("machine")
-    try:
-        ode = load_ode(root)
-    except ResultsError as error:
-        warnings.append(str(error))
-        ode = {"ode_ltc": pd.DataFrame(), "ode_cfc": pd.DataFrame(),
-               "ode_orders": pd.DataFrame(), "document": None}  # fmt: skip
+    ode = load_ode(root, warnings)
     tables.update({k: v for k, v in ode.items() if k != "document"})
     if ode["document"]:
         extra_machines["ode"] = ode["document"].get("machine")
@@ -482,12 +319,12 @@ def load_results(root: str | Path) -> Results:
     tables.update(load_a2c_runs(root, warnings))
     settings_rows = []
     for kind in ("bc", "a2c"):
-        for folder in _run_folders(root / kind / "train"):
+        for folder in run_folders(root / kind / "train"):
             path = folder / "summary.json"
             if not path.exists():
                 continue
             try:
-                summary = _expect_dict(read_json(path), path, "summary")
+                summary = expect_dict(read_json(path), path, "summary")
             except ResultsError:
                 continue  # already reported by the loader above
             extra_machines.setdefault(f"{kind} training", summary.get("machine"))

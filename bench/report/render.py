@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..results import write_bytes_atomic, write_text_atomic
-from .sections import Figure, Note, Section, Table, Text
+from .blocks import Figure, Note, Section, Table, Text
 
 #: Written by every report run: files of an earlier run that this one did not write are removed,
 #: so a figure or CSV of a section that is gone now never lingers beside the new report.

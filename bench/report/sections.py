@@ -8,102 +8,30 @@ becomes a section with that error (`build_sections`), so one bad table never cos
 
 from __future__ import annotations
 
-import dataclasses
-import math
-from collections.abc import Callable
-from pathlib import Path
-
 import pandas as pd
 
 from . import figures, tables
-from .load import COMMANDS, Results, best_profile
+from .blocks import (
+    Figure,
+    Note,
+    Section,
+    Table,
+    Text,
+    by_cell,
+    display,
+    missing,
+    missing_note,
+    num,
+    relative,
+    run_text,
+    sci,
+    text,
+    times,
+)
+from .load import COMMANDS, Results
+from .training import a2c_section, bc_section
 
 LOAD_WARNING = 0.5  # 1-minute load average above which timings are flagged (as the suites do)
-
-
-@dataclasses.dataclass
-class Text:
-    """A paragraph; `code` spans in backquotes."""
-
-    text: str
-
-
-@dataclasses.dataclass
-class Note:
-    """A highlighted line: kind "missing" (what to run), "warning" or "ok"."""
-
-    text: str
-    kind: str = "missing"
-
-
-@dataclasses.dataclass
-class Table:
-    """A display table (strings), its caption and the CSV (under tables/) with its numbers."""
-
-    frame: pd.DataFrame
-    caption: str
-    csv: str | None = None
-
-
-@dataclasses.dataclass
-class Figure:
-    """A PNG written as <name>.png beside report.md and embedded in index.html."""
-
-    name: str
-    png: bytes
-    caption: str
-
-
-@dataclasses.dataclass
-class Section:
-    anchor: str
-    title: str
-    blocks: list
-
-
-# ---- number formatting ----------------------------------------------------------------------
-
-
-def _missing(value) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value)) or pd.isna(value)
-
-
-def num(value, digits: int = 3) -> str:
-    """A readable number: 3 significant digits, thousands separated, no exponent in 1e-3..1e6."""
-    if _missing(value):
-        return "–"
-    value = float(value)
-    if value.is_integer() and abs(value) < 1e15:
-        return f"{int(value):,}"
-    if 1e-3 <= abs(value) < 1e6:
-        decimals = max(0, digits - 1 - math.floor(math.log10(abs(value)))) if value else 0
-        return f"{value:,.{decimals}f}"
-    return f"{value:.{digits - 1}e}"
-
-
-def times(value) -> str:
-    return "–" if _missing(value) else f"{float(value):.2f}×"
-
-
-def sci(value) -> str:
-    return "–" if _missing(value) else f"{float(value):.1e}"
-
-
-def _display(frame: pd.DataFrame, columns: dict[str, tuple[str, Callable]]) -> pd.DataFrame:
-    """Rename and format: columns maps source column -> (header, formatter)."""
-    out = pd.DataFrame(index=frame.index)
-    for source, (header, formatter) in columns.items():
-        if source in frame.columns:
-            out[header] = frame[source].map(formatter)
-    return out.reset_index(drop=True)
-
-
-def _text(value) -> str:
-    return "–" if _missing(value) else str(value)
-
-
-def _missing_note(what: str, key: str) -> Note:
-    return Note(f"No {what} in these results: run `{COMMANDS[key]}`.")
 
 
 # ---- sections -------------------------------------------------------------------------------
@@ -128,16 +56,16 @@ def summary_section(results: Results, derived: dict) -> Section:
                            "--benchmark-only` and `cellbench verify`."))  # fmt: skip
         return Section("summary", "Summary", blocks)
     columns = {
-        "cell": ("cell", _text),
-        "backend": ("backend", _text),
-        "numerics": ("numerics", _text),
-        "worst_err": ("worst rel. err f32 / f64", _text),
-        "speedup_step": ("vs nn.LSTM: step", _text),
-        "speedup_forward": ("forward", _text),
-        "speedup_forward_backward": ("forward+backward", _text),
+        "cell": ("cell", text),
+        "backend": ("backend", text),
+        "numerics": ("numerics", text),
+        "worst_err": ("worst rel. err f32 / f64", text),
+        "speedup_step": ("vs nn.LSTM: step", text),
+        "speedup_forward": ("forward", text),
+        "speedup_forward_backward": ("forward+backward", text),
         "bc_val_accuracy": ("BC val. accuracy", lambda v: num(v, 3)),
         "bc_closed_loop_return": ("BC return", lambda v: num(v, 3)),
-        "a2c": ("A2C return", _text),
+        "a2c": ("A2C return", text),
     }
     shown = summary.copy()
     shown["numerics"] = [_verdict(row) for row in summary.to_dict("records")]
@@ -148,12 +76,12 @@ def summary_section(results: Results, derived: dict) -> Section:
     for kind in ("step", "forward", "forward_backward"):
         if f"speedup_{kind}" in summary:
             shown[f"speedup_{kind}"] = [
-                f"{times(s)} {i}" if not _missing(s) else "–"
+                f"{times(s)} {i}" if not missing(s) else "–"
                 for s, i in zip(summary[f"speedup_{kind}"], summary[f"impl_{kind}"])
             ]
     if "a2c_final_mean_return_100" in summary:
         shown["a2c"] = [f"{num(r)} ({int(n)} seed{'s' if n != 1 else ''})"
-                        if not _missing(r) else "–"
+                        if not missing(r) else "–"
                         for r, n in zip(summary["a2c_final_mean_return_100"],
                                         summary["a2c_seeds"].fillna(0))]  # fmt: skip
     caption = ("Per cell and backend. Numerics: implementation checks (configuration x impl x "
@@ -165,7 +93,7 @@ def summary_section(results: Results, derived: dict) -> Section:
     if "a2c_profile" in summary:
         caption += (f" A2C: {summary['a2c_profile'].dropna().iloc[0]} profile, mean return of "
                     "the last 100 full games, averaged over seeds.")  # fmt: skip
-    blocks.append(Table(_display(shown, columns), caption, "summary.csv"))
+    blocks.append(Table(display(shown, columns), caption, "summary.csv"))
     absent = [(what, key) for what, key, table in (
         ("kernel timings", "kernels", kernel), ("numerics check", "verify", checks),
         ("ODE tables", "ode", results.table("ode_ltc")),
@@ -179,7 +107,7 @@ def summary_section(results: Results, derived: dict) -> Section:
 
 def _verdict(row: dict) -> str:
     total, passed = row.get("checks"), row.get("checks_passed")
-    if _missing(total):
+    if missing(total):
         return "–"
     word = "pass" if passed == total else "FAIL"
     return f"{word} {int(passed)}/{int(total)}"
@@ -215,9 +143,9 @@ def _shape_text(kernel: pd.DataFrame) -> str:
     row = kernel.iloc[0]
     dims = [f"{k}={row[c]}" for k, c in (("B", "shape_batch"), ("T", "shape_steps"),
                                          ("I", "shape_inputs"), ("H", "shape_hidden"))
-            if c in kernel.columns and not _missing(row[c])]  # fmt: skip
-    extra = [str(row[c]) for c in ("device", "dtype") if c in kernel and not _missing(row[c])]
-    if "threads" in kernel and not _missing(row["threads"]):
+            if c in kernel.columns and not missing(row[c])]  # fmt: skip
+    extra = [str(row[c]) for c in ("device", "dtype") if c in kernel and not missing(row[c])]
+    if "threads" in kernel and not missing(row["threads"]):
         threads = int(row["threads"])
         extra.append(f"{threads} thread{'s' if threads != 1 else ''}")
     return " ".join([f"shape {row['shape']}", *dims]) + (", " + ", ".join(extra) if extra else "")
@@ -226,8 +154,8 @@ def _shape_text(kernel: pd.DataFrame) -> str:
 def kernels_section(results: Results, derived: dict) -> Section:
     kernel = derived["kernel"]
     if kernel.empty:
-        return Section("kernels", "Kernel timings", [_missing_note("kernel timings", "kernels")])
-    blocks: list = [Text(_run_text(results, "kernels") + f" Workloads: {_shape_text(kernel)}.")]
+        return Section("kernels", "Kernel timings", [missing_note("kernel timings", "kernels")])
+    blocks: list = [Text(run_text(results, "kernels") + f" Workloads: {_shape_text(kernel)}.")]
     load = _load_note(results, "kernels")
     if load:
         blocks.append(load)
@@ -247,29 +175,16 @@ def kernels_section(results: Results, derived: dict) -> Section:
                              "each implementation (dashed: 3, the FLOP convention's "
                              "ratio)."))  # fmt: skip
     columns = {
-        "kind": ("kind", _text), "shape": ("shape", _text), "cell": ("cell", _text),
-        "label": ("backend/impl", _text), "median_ms": ("median ms", num),
-        "iqr_ms": ("IQR ms", num), "rounds": ("rounds", _text), "gflops": ("GFLOP/s", num),
+        "kind": ("kind", text), "shape": ("shape", text), "cell": ("cell", text),
+        "label": ("backend/impl", text), "median_ms": ("median ms", num),
+        "iqr_ms": ("IQR ms", num), "rounds": ("rounds", text), "gflops": ("GFLOP/s", num),
         "speedup_vs_torch_lstm": ("vs nn.LSTM", times),
         "speedup_vs_keras_lstm": ("vs keras LSTM", times), "speedup_vs_ncps": ("vs ncps", times),
     }  # fmt: skip
-    blocks.append(Table(_display(kernel, columns), "Every timed workload; speed-ups are the "
+    blocks.append(Table(display(kernel, columns), "Every timed workload; speed-ups are the "
                         "baseline's median / this median, same run (> 1: faster).",
                         "kernels.csv"))  # fmt: skip
     return Section("kernels", "Kernel timings", blocks)
-
-
-def _run_text(results: Results, suite: str) -> str:
-    document = results.documents.get(suite) or {}
-    meta = document.get("cellbench") or {}
-    path = results.sources.get(suite)
-    parts = [f"From `{path}`" if path else "", f"run {document.get('datetime', '?')}"]
-    if meta.get("profile"):
-        parts.append(f"profile {meta['profile']}")
-    if meta.get("threads"):
-        threads = meta["threads"]
-        parts.append(f"{threads} thread{'s' if threads != 1 else ''} (torch and TF alike)")
-    return ", ".join(p for p in parts if p) + "."
 
 
 def _load_note(results: Results, suite: str) -> Note | None:
@@ -285,7 +200,7 @@ def _load_note(results: Results, suite: str) -> Note | None:
 def numerics_section(results: Results, derived: dict) -> Section:
     checks = derived["verify_checks"]
     if checks.empty:
-        return Section("numerics", "Numerics", [_missing_note("numerics check", "verify")])
+        return Section("numerics", "Numerics", [missing_note("numerics check", "verify")])
     document = results.documents.get("verify") or {}
     sizes = document.get("sizes") or {}
     passed = int(checks["passed"].sum())
@@ -299,21 +214,21 @@ def numerics_section(results: Results, derived: dict) -> Section:
                          "Worst relative error (norm-wise) over every compared quantity, per "
                          "configuration and implementation; colour scale ends at the dtype's "
                          "tolerance; x marks a failure."))  # fmt: skip
-    by_cell = _by_cell(tables.verify_by_cell(checks))
-    columns = {"cell": ("cell", _text), "backend": ("backend", _text), "dtype": ("dtype", _text),
-               "checks": ("checks", _text), "passed": ("passed", _text),
+    per_cell = by_cell(tables.verify_by_cell(checks))
+    columns = {"cell": ("cell", text), "backend": ("backend", text), "dtype": ("dtype", text),
+               "checks": ("checks", text), "passed": ("passed", text),
                "max_rel_err": ("worst rel. err", sci),
                "tolerance": ("tolerance", sci)}  # fmt: skip
-    blocks.append(Table(_display(by_cell, columns), "Per cell, backend and dtype.",
+    blocks.append(Table(display(per_cell, columns), "Per cell, backend and dtype.",
                         "verify_checks.csv"))  # fmt: skip
     failed = checks[~checks["passed"]]
     if not failed.empty:
-        columns = {"case": ("configuration", _text), "backend": ("backend", _text),
-                   "impl": ("impl", _text), "dtype": ("dtype", _text),
-                   "worst_quantity": ("worst quantity", _text),
+        columns = {"case": ("configuration", text), "backend": ("backend", text),
+                   "impl": ("impl", text), "dtype": ("dtype", text),
+                   "worst_quantity": ("worst quantity", text),
                    "max_rel_err": ("rel. err", sci), "tolerance": ("tolerance", sci)}  # fmt: skip
         blocks.append(Note(f"{len(failed)} check(s) exceed their tolerance.", "warning"))
-        blocks.append(Table(_display(failed, columns), "Failed checks.", "verify.csv"))
+        blocks.append(Table(display(failed, columns), "Failed checks.", "verify.csv"))
     return Section("numerics", "Numerics", blocks)
 
 
@@ -322,7 +237,7 @@ def ode_section(results: Results, derived: dict) -> Section:
     ltc, cfc = results.table("ode_ltc"), results.table("ode_cfc")
     document = results.documents.get("ode") or {}
     if ltc.empty and cfc.empty:
-        blocks.append(_missing_note("ODE tables", "ode"))
+        blocks.append(missing_note("ODE tables", "ode"))
     if not ltc.empty:
         settings = (document.get("ltc_unfold_convergence") or {}).get("settings") or {}
         cell = settings.get("cell") or {}
@@ -337,7 +252,7 @@ def ode_section(results: Results, derived: dict) -> Section:
                              "Backends that coincide draw on top of each other."))  # fmt: skip
         orders = results.table("ode_orders")
         if not orders.empty:
-            blocks.append(Table(_display(orders, {"backend": ("backend", _text),
+            blocks.append(Table(display(orders, {"backend": ("backend", text),
                                                   "order": ("fitted order", num)}),
                                 "Order of convergence fitted to log(error) vs log(unfolds).",
                                 "ode_orders.csv"))  # fmt: skip
@@ -348,12 +263,12 @@ def ode_section(results: Results, derived: dict) -> Section:
                              "ODE solution's mean magnitude, for scale."))  # fmt: skip
     reference = results.table("reference")
     if reference.empty:
-        blocks.append(_missing_note("ODE solver timings", "reference"))
+        blocks.append(missing_note("ODE solver timings", "reference"))
     else:
-        blocks.append(Text("ODE solver timings. " + _run_text(results, "reference")))
-        blocks.append(Table(_display(_solver_table(reference), {
-            "shape": ("shape", _text), "solver": ("solver", _text), "median_ms": ("median ms", num),
-            "rhs_evaluations": ("RHS evals", _text), "ns_per_synapse": ("ns/synapse", num),
+        blocks.append(Text("ODE solver timings. " + run_text(results, "reference")))
+        blocks.append(Table(display(_solver_table(reference), {
+            "shape": ("shape", text), "solver": ("solver", text), "median_ms": ("median ms", num),
+            "rhs_evaluations": ("RHS evals", text), "ns_per_synapse": ("ns/synapse", num),
             "speedup": ("vs scipy DOP853", times)}),
             "numba solvers vs scipy's solve_ivp on the same LTC problems; speed-up: scipy "
             "DOP853's median / this median (> 1: faster).", "reference.csv"))  # fmt: skip
@@ -368,132 +283,6 @@ def _solver_table(reference: pd.DataFrame) -> pd.DataFrame:
     base = frame[frame["solver"] == "scipy/DOP853"].set_index("shape")["median_ms"]
     frame["speedup"] = frame["shape"].map(base) / frame["median_ms"]
     return frame.sort_values(["shape", "median_ms"])
-
-
-def bc_section(results: Results, derived: dict) -> Section:
-    runs, metrics = results.table("bc_runs"), results.table("bc_metrics")
-    if runs.empty and metrics.empty:
-        return Section("bc", "Behavior cloning", [Note(
-            f"No BC runs in these results: run `{COMMANDS['bc']}` (or `cellbench train bc "
-            "--cell cfc --backend torch`).")])  # fmt: skip
-    blocks: list = []
-    if not runs.empty:
-        shown = best_profile(runs)
-        first = shown.iloc[0]
-        blocks.append(
-            Text(
-                f"{len(runs)} run(s) under `{results.root / 'bc' / 'train'}`; the figures show the "
-                f"{first['profile']} profile ({num(first['dataset_train'])} training and "
-                f"{num(first['dataset_val'])} validation sequences of 32 steps, game "
-                f"{first['game']}). Closed loop: full games played by the trained policy."
-            )
-        )
-    if not metrics.empty:
-        curves = best_profile(metrics)
-        blocks.append(Figure("bc_curves", figures.bc_curves(curves),
-                             "Validation accuracy and loss per epoch; colour: cell, line style: "
-                             "backend; several seeds give a min-max band."))  # fmt: skip
-    returns = best_profile(results.table("bc_returns"))
-    if not returns.empty:
-        expert = best_profile(runs)["expert_mean"].dropna() if not runs.empty else pd.Series()
-        blocks.append(Figure("bc_returns", figures.bc_returns(
-            returns, float(expert.iloc[0]) if len(expert) else None),
-            "Closed-loop full-game returns: one dot per game, bar: mean."))  # fmt: skip
-    if not runs.empty:
-        columns = {"cell": ("cell", _text), "backend": ("backend", _text),
-                   "impl": ("impl", _text), "profile": ("profile", _text),
-                   "seed": ("seed", _text), "epochs": ("epochs", _text),
-                   "val_accuracy": ("val. accuracy", num), "val_loss": ("val. loss", num),
-                   "samples_per_second": ("samples/s", num),
-                   "closed_loop": ("closed-loop return", _text)}  # fmt: skip
-        frame = runs.assign(closed_loop=[
-            f"{num(m)} ± {num(s)} ({int(n)} games)" if not _missing(m) else "–"
-            for m, s, n in zip(runs["closed_loop_mean"], runs["closed_loop_std"],
-                               runs["closed_loop_games"])])  # fmt: skip
-        blocks.append(Table(_display(_by_cell(frame), columns), "Every BC run (last epoch).",
-                            "bc_runs.csv"))  # fmt: skip
-    bench = results.table("bc_bench")
-    if not bench.empty and {"cell", "backend"} <= set(bench.columns):
-        blocks.append(Table(_display(_by_cell(bench), {
-            "cell": ("cell", _text), "backend": ("backend", _text), "impl": ("impl", _text),
-            "median_ms": ("train step ms", num),
-            "timed_samples_per_second": ("samples/s (timed)", num)}),
-            "One training step of the trained policy, timed by the BC suite. "
-            + _run_text(results, "bc"), "bc_bench.csv"))  # fmt: skip
-    return Section("bc", "Behavior cloning", blocks)
-
-
-def _by_cell(frame: pd.DataFrame) -> pd.DataFrame:
-    """Rows in cell order (lstm, gru, cfc, ltc), then backend order (torch, ncps, tf)."""
-    cells, backends = tables.rank(tables.CELL_ORDER), tables.rank(tables.BACKEND_ORDER)
-    keys = frame.assign(_c=frame["cell"].map(lambda c: cells.get(c, 99)),
-                        _b=frame["backend"].map(lambda b: backends.get(b, 99)))  # fmt: skip
-    return keys.sort_values(["_c", "_b"], kind="stable").drop(columns=["_c", "_b"])
-
-
-def a2c_section(results: Results, derived: dict) -> Section:
-    runs, metrics = results.table("a2c_runs"), results.table("a2c_metrics")
-    if runs.empty and metrics.empty:
-        return Section("a2c", "A2C", [_missing_note("A2C runs", "a2c")])
-    blocks: list = []
-    curves = derived["a2c_curves"]
-    if not curves.empty:
-        seeds = curves.groupby(["cell", "backend"])["run"].nunique()
-        blocks.append(Figure("a2c_curves", figures.a2c_curves(curves),
-                             "Mean full-game return of the last 100 games vs emulator frames; "
-                             f"colour: cell, line style: backend; line: mean over seeds, band: "
-                             f"min-max over seeds ({seeds.min()}-{seeds.max()} per cell and "
-                             "backend)."))  # fmt: skip
-    elif not metrics.empty:
-        blocks.append(Note("No finished game yet in these A2C runs: no learning curve.",
-                           "warning"))  # fmt: skip
-    if not runs.empty:
-        grouped = best_profile(runs).groupby(["cell", "backend", "profile"])
-        table = pd.DataFrame({
-            "seeds": grouped.size(),
-            "frames": grouped["frames"].max(),
-            "return_mean": grouped["final_mean_return_100"].mean(),
-            "return_std": grouped["final_mean_return_100"].std(ddof=0),
-            "frames_per_second": grouped["frames_per_second"].mean(),
-        }).reset_index()  # fmt: skip
-        table["return"] = [
-            f"{num(m)} ± {num(s)}" if not _missing(m) else "–"
-            for m, s in zip(table["return_mean"], table["return_std"])
-        ]
-        blocks.append(Table(_display(_by_cell(table), {
-            "cell": ("cell", _text), "backend": ("backend", _text), "profile": ("profile", _text),
-            "seeds": ("seeds", _text), "frames": ("frames", num),
-            "return": ("final mean return (100 games), mean ± sd over seeds", _text),
-            "frames_per_second": ("frames/s", num)}),
-            "Per cell and backend.", "a2c_runs.csv"))  # fmt: skip
-    bench = results.table("a2c_bench")
-    if not bench.empty and "cell" in bench.columns:
-        blocks += _a2c_bench_blocks(results, bench)
-    return Section("a2c", "A2C", blocks)
-
-
-def _a2c_bench_blocks(results: Results, bench: pd.DataFrame) -> list:
-    """The A2C suite's timed rollout + update iterations, and its raw-env / random-play
-    yardsticks (the benchmark rows without a cell)."""
-    blocks: list = []
-    raw = bench[bench["cell"].isna()]
-    if not raw.empty and "frames_per_second" in raw:
-        row = raw.iloc[0]
-        random_return = row.get("random_mean_return")
-        blocks.append(Text(
-            f"Raw env (random actions, nothing else): {num(row['frames_per_second'])} frames/s"
-            + (f"; random play scores {num(random_return)} per full game"
-               if not _missing(random_return) else "") + "."))  # fmt: skip
-    runs = bench[bench["cell"].notna()]
-    columns = {"cell": ("cell", _text), "backend": ("backend", _text), "impl": ("impl", _text),
-               "median_ms": ("iteration ms", num), "frames_per_second": ("frames/s", num),
-               "share_of_raw_rate": ("share of raw rate", num),
-               "final_mean_return_100": ("final return", num),
-               "return_vs_random": ("vs random play", times)}  # fmt: skip
-    blocks.append(Table(_display(_by_cell(runs), columns),
-                        "One rollout + update iteration of the trained agent, timed by the A2C "
-                        "suite. " + _run_text(results, "a2c"), "a2c_bench.csv"))  # fmt: skip
-    return blocks
 
 
 def baseline_section(comparison: pd.DataFrame, threshold: float, run: str,
@@ -520,10 +309,10 @@ def baseline_section(comparison: pd.DataFrame, threshold: float, run: str,
     )
     changed = comparison[comparison["status"] != "same"]
     if not changed.empty:
-        blocks.append(Table(_display(changed, {
-            "suite": ("suite", _text), "fullname": ("benchmark", _text),
+        blocks.append(Table(display(changed, {
+            "suite": ("suite", text), "fullname": ("benchmark", text),
             "baseline_ms": ("baseline ms", num), "current_ms": ("current ms", num),
-            "ratio": ("current / baseline", times), "status": ("status", _text)}),
+            "ratio": ("current / baseline", times), "status": ("status", text)}),
             "Benchmarks outside the threshold, new or missing.", "baseline.csv"))  # fmt: skip
     return Section("baseline", "Regressions vs baseline", blocks)
 
@@ -532,7 +321,7 @@ def machine_section(results: Results, derived: dict) -> Section:
     blocks: list = []
     machine = results.table("machine")
     if not machine.empty:
-        frame = machine.assign(value=machine["value"].map(_text))  # one text type per column
+        frame = machine.assign(value=machine["value"].map(text))  # one text type per column
         grouped = (frame.groupby(["key", "value"], sort=False)["source"]
                    .agg(lambda s: ", ".join(dict.fromkeys(s))).reset_index())  # fmt: skip
         sources = frame["source"].nunique()
@@ -547,35 +336,28 @@ def machine_section(results: Results, derived: dict) -> Section:
     runs = results.table("runs")
     if not runs.empty:
         runs = runs.assign(
-            file=runs["file"].map(lambda f: _relative(f, results.root)),
-            datetime=runs["datetime"].map(lambda t: _text(t)[:16].replace("T", " ")),
+            file=runs["file"].map(lambda f: relative(f, results.root)),
+            datetime=runs["datetime"].map(lambda t: text(t)[:16].replace("T", " ")),
         )
-        columns = {"suite": ("suite", _text), "file": ("file", _text),
-                   "shown": ("shown", _text), "datetime": ("time", _text),
-                   "profile": ("profile", _text), "threads": ("threads", _text),
-                   "complete": ("complete", _text), "benchmarks": ("benchmarks", _text),
-                   "load_1min": ("load avg at start", num), "commit": ("commit", _text),
-                   "dirty": ("dirty tree", _text)}  # fmt: skip
-        blocks.append(Table(_display(runs, columns), "Every saved pytest-benchmark run (shown: "
+        columns = {"suite": ("suite", text), "file": ("file", text),
+                   "shown": ("shown", text), "datetime": ("time", text),
+                   "profile": ("profile", text), "threads": ("threads", text),
+                   "complete": ("complete", text), "benchmarks": ("benchmarks", text),
+                   "load_1min": ("load avg at start", num), "commit": ("commit", text),
+                   "dirty": ("dirty tree", text)}  # fmt: skip
+        blocks.append(Table(display(runs, columns), "Every saved pytest-benchmark run (shown: "
                             "the run the report uses; the others serve --baseline).",
                             "runs.csv"))  # fmt: skip
     settings = results.table("atari_settings")
     if not settings.empty:
         blocks.append(
             Table(
-                settings.map(_text),
+                settings.map(text),
                 "Atari settings (DeepMind preprocessing; sticky-action probability as played).",
                 "atari_settings.csv",
             )
         )
     return Section("machine", "Machine, versions and settings", blocks)
-
-
-def _relative(path: str, root) -> str:
-    try:
-        return str(Path(path).relative_to(root))
-    except ValueError:
-        return str(path)
 
 
 def derive(results: Results) -> dict[str, pd.DataFrame]:

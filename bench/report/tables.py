@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .load import best_profile
+from .runs import best_profile
 
 CELL_ORDER = ("lstm", "gru", "cfc", "ltc")
 BACKEND_ORDER = ("torch", "ncps", "tf")

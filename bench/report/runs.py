@@ -1,0 +1,143 @@
+"""Training runs of the BC and A2C suites (results/<bc|a2c>/train/<run>/) as tidy frames.
+
+A run folder is named <game>-<cell>-<backend>-<profile>-seed<N> and holds metrics.csv (one row
+per epoch / log interval), summary.json once training finished, and for A2C episodes.csv (one
+row per finished full game). A run without summary.json (still training, or interrupted) shows
+its metrics only, with a warning.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .files import ResultsError, concat, expect_dict, read_csv, read_json
+
+_PROFILE_ORDER = {"smoke": 0, "quick": 1, "full": 2}
+_RUN_NAME = re.compile(r"^(?P<game>.+)-(?P<cell>[a-z]+)-(?P<backend>[a-z]+)-(?P<profile>[a-z]+)"
+                       r"-seed(?P<seed>\d+)$")  # fmt: skip
+
+
+def parse_run_name(name: str) -> dict:
+    """'breakout-cfc-torch-quick-seed0' -> game, cell, backend, profile, seed (empty if the name
+    has another shape)."""
+    match = _RUN_NAME.match(name)
+    if not match:
+        return {}
+    parts = match.groupdict()
+    parts["seed"] = int(parts["seed"])
+    return parts
+
+
+def _profile_name(value: Any) -> str | None:
+    return value.get("name") if isinstance(value, dict) else value
+
+
+def _identity(name: str, summary: dict) -> dict:
+    """run, game, cell, backend, impl, seed, profile: from summary.json, else the folder name."""
+    parsed = parse_run_name(name)
+    game = summary.get("game") or summary.get("dataset_game")
+    return {
+        "run": name,
+        "game": game or parsed.get("game"),
+        "cell": summary.get("cell") or parsed.get("cell"),
+        "backend": summary.get("backend") or parsed.get("backend"),
+        "impl": summary.get("impl"),
+        "seed": summary.get("seed", parsed.get("seed")),
+        "profile": _profile_name(summary.get("profile")) or parsed.get("profile"),
+    }
+
+
+def run_folders(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+
+
+def load_bc_runs(root: Path, warnings: list[str]) -> dict[str, pd.DataFrame]:
+    """bc_runs, bc_metrics, bc_returns (see the module docstring) from results/bc/train/*."""
+    runs, metrics, returns = [], [], []
+    for folder in run_folders(root / "bc" / "train"):
+        try:
+            summary_path = folder / "summary.json"
+            summary = (expect_dict(read_json(summary_path), summary_path, "summary")
+                       if summary_path.exists() else {})  # fmt: skip
+            ident = _identity(folder.name, summary)
+            if (folder / "metrics.csv").exists():
+                frame = read_csv(folder / "metrics.csv", ("epoch", "val_accuracy"))
+                metrics.append(
+                    frame.assign(
+                        **{k: ident[k] for k in ("run", "cell", "backend", "seed", "profile")}
+                    )
+                )
+            if not summary:
+                warnings.append(f"{folder}: no summary.json (training unfinished?); "
+                                "only its metrics.csv is shown")  # fmt: skip
+                continue
+            final, played = summary.get("final") or {}, summary.get("closed_loop") or {}
+            manifest = (summary.get("dataset") or {}).get("manifest") or {}
+            counts = manifest.get("counts") or {}
+            scores = played.get("returns") or []
+            runs.append({
+                **ident,
+                "epochs": final.get("epoch"),
+                **{key: final.get(key) for key in ("train_loss", "train_accuracy", "val_loss",
+                                                   "val_accuracy", "samples_per_second")},
+                "closed_loop_mean": played.get("mean"),
+                "closed_loop_std": played.get("std"),
+                "closed_loop_games": len(scores),
+                "closed_loop_truncated": played.get("truncated"),
+                "dataset_train": counts.get("train"),
+                "dataset_val": counts.get("val"),
+                "expert_mean": (manifest.get("expert_returns") or {}).get("mean"),
+            })  # fmt: skip
+            returns += [{**{k: ident[k] for k in ("run", "cell", "backend", "seed", "profile")},
+                         "game": i + 1, "return": r} for i, r in enumerate(scores)]  # fmt: skip
+        except ResultsError as error:
+            warnings.append(str(error))
+    return {"bc_runs": pd.DataFrame(runs), "bc_metrics": concat(metrics),
+            "bc_returns": pd.DataFrame(returns)}  # fmt: skip
+
+
+A2C_METRICS = ("update", "frames", "episodes", "seconds", "frames_per_second", "mean_return_100")
+A2C_EPISODES = ("frames", "episode", "return", "length")
+
+
+def load_a2c_runs(root: Path, warnings: list[str]) -> dict[str, pd.DataFrame]:
+    """a2c_runs, a2c_metrics, a2c_episodes (see the module docstring) from
+    results/a2c/train/<game>-<cell>-<backend>-<profile>-seed<N>/."""
+    runs, metrics, episodes = [], [], []
+    keys = ("run", "cell", "backend", "seed", "profile")
+    for folder in run_folders(root / "a2c" / "train"):
+        try:
+            summary_path = folder / "summary.json"
+            summary = (expect_dict(read_json(summary_path), summary_path, "summary")
+                       if summary_path.exists() else {})  # fmt: skip
+            ident = _identity(folder.name, summary)
+            if (folder / "metrics.csv").exists():
+                frame = read_csv(folder / "metrics.csv", A2C_METRICS)
+                metrics.append(frame.assign(**{k: ident[k] for k in keys}))
+            if (folder / "episodes.csv").exists():
+                frame = read_csv(folder / "episodes.csv", A2C_EPISODES)
+                episodes.append(frame.assign(**{k: ident[k] for k in keys}))
+            if not summary:
+                warnings.append(f"{folder}: no summary.json (training unfinished?); "
+                                "only its metrics are shown")  # fmt: skip
+                continue
+            runs.append({**ident, **{key: summary.get(key) for key in (
+                "frames", "updates", "games", "final_mean_return_100", "frames_per_second",
+                "training_seconds")}})  # fmt: skip
+        except ResultsError as error:
+            warnings.append(str(error))
+    return {"a2c_runs": pd.DataFrame(runs), "a2c_metrics": concat(metrics),
+            "a2c_episodes": concat(episodes)}  # fmt: skip
+
+
+def best_profile(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the largest profile present (full > quick > smoke): the summary quotes the
+    most substantial runs, never a smoke run beside a quick one."""
+    if frame.empty or "profile" not in frame:
+        return frame
+    rank = frame["profile"].map(lambda p: _PROFILE_ORDER.get(p, -1))
+    return frame[rank == rank.max()]

@@ -108,7 +108,6 @@ class RolloutCollector:
                        initial_state)  # fmt: skip
 
 
-
 class GameTracker:
     """Full-game returns and lengths of a vector env, fed the env's raw reward per step.
 

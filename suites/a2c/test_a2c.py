@@ -80,8 +80,9 @@ def test_a2c_iteration(benchmark, profile, threads, request, raw, cell, backend)
     spec = AgentSpec.from_config(summary["policy"])
     agent = make_agent(backend, spec, params, config, threads=threads)
     envs = make_envs(config)
-    collector = RolloutCollector(config, envs, state_shapes(spec, config.num_envs),
-                                 env_seed(config, -1 % 2**31), [config.seed, 99])  # fmt: skip
+    seed = env_seed(config, config.updates + 1)  # other games than training played
+    collector = RolloutCollector(config, envs, state_shapes(spec, config.num_envs), seed,
+                                 [config.seed, 99])  # fmt: skip
 
     def iteration():
         agent.update(collector.collect(agent.act), config.lr)

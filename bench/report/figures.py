@@ -251,8 +251,16 @@ def a2c_curves(curves: pd.DataFrame) -> bytes:
         figure, axis = plt.subplots(figsize=(8, 3.8))
         sns.lineplot(data=curves, x="frames", y="mean_return_100", hue="cell", style="backend",
                      hue_order=cells, errorbar=("pi", 100), ax=axis)  # fmt: skip
+        axis.xaxis.set_major_formatter(FuncFormatter(_frames))
         axis.set_xlabel("emulator frames")
         axis.set_ylabel("mean full-game return, last 100 games")
         axis.legend(loc="upper left", bbox_to_anchor=(1.02, 1), frameon=False)
         figure.tight_layout()
         return to_png(figure)
+
+
+def _frames(value, _position=None) -> str:
+    """200000 -> 200k, 2000000 -> 2M: frame budgets read at a glance."""
+    if abs(value) >= 1e6:
+        return f"{value / 1e6:g}M"
+    return f"{value / 1e3:g}k" if abs(value) >= 1e3 else f"{value:g}"

@@ -29,6 +29,7 @@ from .blocks import (
     times,
 )
 from .load import COMMANDS, Results
+from .runs import best_profile
 from .training import a2c_section, bc_section
 
 LOAD_WARNING = 0.5  # 1-minute load average above which timings are flagged (as the suites do)
@@ -94,11 +95,16 @@ def summary_section(results: Results, derived: dict) -> Section:
         caption += (f" A2C: {summary['a2c_profile'].dropna().iloc[0]} profile, mean return of "
                     "the last 100 full games, averaged over seeds.")  # fmt: skip
     blocks.append(Table(display(shown, columns), caption, "summary.csv"))
-    absent = [(what, key) for what, key, table in (
-        ("kernel timings", "kernels", kernel), ("numerics check", "verify", checks),
-        ("ODE tables", "ode", results.table("ode_ltc")),
-        ("BC runs", "bc", results.table("bc_runs")),
-        ("A2C runs", "a2c", results.table("a2c_runs"))) if table.empty]  # fmt: skip
+    present = {
+        "kernels": not kernel.empty, "verify": not checks.empty,
+        "ode": not (results.table("ode_ltc").empty and results.table("ode_cfc").empty),
+        # A run still training has metrics but no summary yet: it is there all the same.
+        "bc": not (results.table("bc_runs").empty and results.table("bc_metrics").empty),
+        "a2c": not (results.table("a2c_runs").empty and results.table("a2c_metrics").empty),
+    }  # fmt: skip
+    names = {"kernels": "kernel timings", "verify": "numerics check", "ode": "ODE tables",
+             "bc": "BC runs", "a2c": "A2C runs"}  # fmt: skip
+    absent = [(names[key], key) for key, there in present.items() if not there]
     if absent:
         blocks.append(Note("Not in these results: " + "; ".join(
             f"{what} (`{COMMANDS[key]}`)" for what, key in absent) + "."))  # fmt: skip
@@ -368,7 +374,8 @@ def derive(results: Results) -> dict[str, pd.DataFrame]:
         "kernel": kernel,
         "forward_backward": tables.forward_backward(kernel),
         "verify_checks": checks,
-        "a2c_curves": tables.a2c_curves(results.table("a2c_metrics")),
+        # One profile per figure: a smoke run beside a full one would make a meaningless band.
+        "a2c_curves": tables.a2c_curves(best_profile(results.table("a2c_metrics"))),
         "summary": tables.summary_table(
             kernel, checks, results.table("bc_runs"), results.table("a2c_runs")
         ),  # fmt: skip

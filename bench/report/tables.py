@@ -126,10 +126,11 @@ def verify_by_cell(checks: pd.DataFrame) -> pd.DataFrame:
     }).reset_index()  # fmt: skip
 
 
-def a2c_curves(metrics: pd.DataFrame, points: int = 60) -> pd.DataFrame:
+def a2c_curves(metrics: pd.DataFrame, points: int | None = None) -> pd.DataFrame:
     """cell, backend, run, seed, frames, mean_return_100 with every run of a (cell, backend)
     interpolated onto one frame grid, so seeds can be averaged point by point (a seed band).
-    The grid stops at the shortest run's last row: a band never mixes in missing seeds."""
+    The grid stops at the shortest run's last row: a band never mixes in missing seeds. Grid
+    size: `points`, default the most rows any of the runs has (at most 500)."""
     if metrics.empty:
         return pd.DataFrame()
     data = metrics.dropna(subset=["mean_return_100"])
@@ -138,7 +139,8 @@ def a2c_curves(metrics: pd.DataFrame, points: int = 60) -> pd.DataFrame:
         runs = list(group.groupby("run"))
         start = max(run["frames"].min() for _, run in runs)
         stop = min(run["frames"].max() for _, run in runs)
-        grid = np.unique(np.linspace(start, stop, points).round()) if stop > start else [stop]
+        size = points or min(500, max(len(run) for _, run in runs))
+        grid = np.unique(np.linspace(start, stop, size).round()) if stop > start else [stop]
         for name, run in runs:
             run = run.sort_values("frames")
             pieces.append(pd.DataFrame({

@@ -86,11 +86,12 @@ def a2c_section(results: Results, derived: dict) -> Section:
     curves = derived["a2c_curves"]
     if not curves.empty:
         seeds = curves.groupby(["cell", "backend"])["run"].nunique()
+        count = f"{seeds.min()}" if seeds.min() == seeds.max() else f"{seeds.min()}-{seeds.max()}"
         blocks.append(Figure("a2c_curves", figures.a2c_curves(curves),
                              "Mean full-game return of the last 100 games vs emulator frames; "
                              f"colour: cell, line style: backend; line: mean over seeds, band: "
-                             f"min-max over seeds ({seeds.min()}-{seeds.max()} per cell and "
-                             "backend)."))  # fmt: skip
+                             f"min-max over seeds ({count} per cell and backend; one seed draws "
+                             "no band)."))  # fmt: skip
     elif not metrics.empty:
         blocks.append(Note("No finished game yet in these A2C runs: no learning curve.",
                            "warning"))  # fmt: skip
@@ -113,6 +114,14 @@ def a2c_section(results: Results, derived: dict) -> Section:
             "return": ("final mean return (100 games), mean ± sd over seeds", text),
             "frames_per_second": ("frames/s", num)}),
             "Per cell and backend.", "a2c_runs.csv"))  # fmt: skip
+    unfinished = in_progress(metrics, runs, "frames")
+    if not unfinished.empty:
+        blocks.append(Table(display(by_cell(unfinished), {
+            "run": ("run", text), "frames": ("frames so far", num), "update": ("updates", num),
+            "episodes": ("games", num), "mean_return_100": ("mean return (100 games)", num),
+            "frames_per_second": ("frames/s", num)}),
+            "Still training, or stopped before the end (no summary.json yet): the last "
+            "metrics row of each run; the curves include them.", "a2c_metrics.csv"))  # fmt: skip
     bench = results.table("a2c_bench")
     if not bench.empty and "cell" in bench.columns:
         blocks += _a2c_bench_blocks(results, bench)
@@ -141,3 +150,14 @@ def _a2c_bench_blocks(results: Results, bench: pd.DataFrame) -> list:
                         "One rollout + update iteration of the trained agent, timed by the A2C "
                         "suite. " + run_text(results, "a2c"), "a2c_bench.csv"))  # fmt: skip
     return blocks
+
+
+def in_progress(metrics: pd.DataFrame, runs: pd.DataFrame, step: str) -> pd.DataFrame:
+    """The last metrics row (largest `step`) of every run that has metrics but no summary."""
+    if metrics.empty:
+        return pd.DataFrame()
+    done = set(runs["run"]) if not runs.empty else set()
+    open_runs = metrics[~metrics["run"].isin(done)]
+    if open_runs.empty:
+        return pd.DataFrame()
+    return open_runs.sort_values(step).groupby("run").tail(1)

@@ -150,11 +150,12 @@ def _shape_text(kernel: pd.DataFrame) -> str:
     dims = [f"{k}={row[c]}" for k, c in (("B", "shape_batch"), ("T", "shape_steps"),
                                          ("I", "shape_inputs"), ("H", "shape_hidden"))
             if c in kernel.columns and not missing(row[c])]  # fmt: skip
-    extra = [str(row[c]) for c in ("device", "dtype") if c in kernel and not missing(row[c])]
+    extra = [f"{c} {row[c]}" for c in ("device", "dtype") if c in kernel and not missing(row[c])]
     if "threads" in kernel and not missing(row["threads"]):
         threads = int(row["threads"])
         extra.append(f"{threads} thread{'s' if threads != 1 else ''}")
-    return " ".join([f"shape {row['shape']}", *dims]) + (", " + ", ".join(extra) if extra else "")
+    shape = f"shape '{row['shape']}'" + (f" ({' '.join(dims)})" if dims else "")
+    return ", ".join([shape, *extra])
 
 
 def kernels_section(results: Results, derived: dict) -> Section:

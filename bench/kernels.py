@@ -28,6 +28,8 @@ import numpy as np
 
 import cells
 
+from .threads import set_tf_threads
+
 KINDS = ("step", "forward", "forward+backward")
 
 
@@ -188,7 +190,7 @@ def _torch_call(spec, backend, impl, kind, x, hx, threads, device):
 def _tf_call(spec, impl, kind, x, hx, threads):
     import tensorflow as tf
 
-    _set_tf_threads(threads)
+    set_tf_threads(threads)
     layer = _backend("tf").build(spec, spec.init_params(0), impl)
     xt = tf.constant(x)
     state = None
@@ -218,23 +220,6 @@ def _tf_call(spec, impl, kind, x, hx, threads):
             run(xt).numpy()
 
     return call
-
-
-def _set_tf_threads(threads: int) -> None:
-    """Give TF the same thread count as torch; TF fixes it at its first op, so check after."""
-    import tensorflow as tf
-
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(1)
-    except RuntimeError:
-        pass  # already initialised in this process; the actual value is checked below
-    actual = tf.config.threading.get_intra_op_parallelism_threads()
-    if actual not in (0, threads):
-        raise RuntimeError(
-            f"threads: TF was initialised with {actual} intra-op threads before the suite "
-            f"could set {threads}; run the kernel suite in a fresh process"
-        )
 
 
 def ratio_table(document: dict) -> list[dict]:

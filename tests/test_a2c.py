@@ -279,18 +279,24 @@ def test_smoke_run_of_every_cell_and_backend(cell, backend, tmp_path):
 
 
 def test_the_first_rollout_is_the_same_in_torch_and_tf():
-    """Same weights, env seed and action seed: the same actions (drawn in numpy)."""
+    """Same weights, env seed and action seed: the same values and the same actions (drawn in
+    numpy); the policy head is scaled up so the logits are far from uniform."""
     config = A2CConfig(cell="cfc", num_envs=2, n_steps=8)
     spec = make_agent_spec("cfc", 4)
     params = spec.init_params(1)
-    actions = []
+    params["head_kernel"] = params["head_kernel"] * 300
+    rollouts = []
     for backend in ("torch", "tf"):
         envs = make_envs(config)
         collector = RolloutCollector(config, envs, state_shapes(spec, 2), 3, 4)
-        rollout = collector.collect(make_agent(backend, spec, params, config).act)
+        rollouts.append(collector.collect(make_agent(backend, spec, params, config).act))
         envs.close()
-        actions.append(rollout.actions)
-    np.testing.assert_array_equal(actions[0], actions[1])
+    torch_rollout, tf_rollout = rollouts
+    np.testing.assert_array_equal(torch_rollout.actions, tf_rollout.actions)
+    np.testing.assert_array_equal(torch_rollout.obs, tf_rollout.obs)
+    np.testing.assert_allclose(torch_rollout.values, tf_rollout.values, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(torch_rollout.returns, tf_rollout.returns, rtol=1e-4, atol=1e-5)
+    assert len(np.unique(torch_rollout.actions)) > 1
 
 
 def test_resume_continues_to_the_new_budget(tmp_path):
@@ -298,6 +304,19 @@ def test_resume_continues_to_the_new_budget(tmp_path):
     train_a2c(config, "torch", tmp_path, progress_bar=False)
     with pytest.raises(ValueError, match="--resume"):
         train_a2c(config, "torch", tmp_path, progress_bar=False)
+    from bench.a2c.train import _start
+
+    spec = make_agent_spec("gru", 4)
+    identity = {"policy": spec.to_config(), "backend": "torch", "game": "breakout"}
+    halfway, _, _ = checkpoint.load(tmp_path / checkpoint.NAME)
+    params, optimizer_state, progress = _start(spec, dataclasses.replace(config, frames=1280),
+                                               identity, tmp_path, resume=True)  # fmt: skip
+    assert progress["updates"] == 2 and optimizer_state.size > 0
+    for key, value in halfway.items():  # the resumed run starts from the halfway weights
+        np.testing.assert_array_equal(params[key], value)
+    with pytest.raises(ValueError, match="n_steps=10 \\(now 5\\)"):
+        train_a2c(dataclasses.replace(config, n_steps=5, frames=1280), "torch", tmp_path,
+                  resume=True, progress_bar=False)  # fmt: skip
     longer = dataclasses.replace(config, frames=1280)
     summary = train_a2c(longer, "torch", tmp_path, resume=True, progress_bar=False)
     assert summary["updates"] == longer.updates and summary["frames"] == 1280

@@ -8,6 +8,7 @@ import tensorflow as tf
 
 from .. import checkpoint
 from ..bc.tf_policy import TFPolicy
+from ..threads import set_tf_threads
 from .config import A2CConfig
 from .losses import STATS
 from .rollout import Rollout, State
@@ -53,6 +54,8 @@ class TFAgent:
 
     def __init__(self, spec: AgentSpec, params, config: A2CConfig, impl: str = "graph",
                  threads: int | None = None):  # fmt: skip
+        if threads:
+            set_tf_threads(threads)
         self.spec, self.config = spec, config
         self.model = TFActorCritic(spec, params, impl)
         if config.optimizer == "rmsprop":
@@ -63,9 +66,10 @@ class TFAgent:
         self.names = list(self.model.canonical_variables())
         self.variables = list(self.model.canonical_variables().values())
         self.optimizer.build(self.variables)
-        self._act = tf.function(self._act_step, reduce_retracing=True)
-        self._gradients = tf.function(self._loss_and_gradients, reduce_retracing=True)
-        self._apply = tf.function(self._apply_gradients, reduce_retracing=True)
+        # T is fixed in a run, and `unroll` needs it static: no shape relaxation on retrace.
+        self._act = tf.function(self._act_step)
+        self._gradients = tf.function(self._loss_and_gradients)
+        self._apply = tf.function(self._apply_gradients)
 
     def _act_step(self, obs, starts, state):
         logits, values, state = self.model.unroll(obs[None], starts[None], state)

@@ -96,8 +96,7 @@ def train_a2c(
         meta = {**identity, "impl": impl or DEFAULT_IMPL[backend], "config": config.as_dict()}
         log, close_log = make_logger(backend, out, step="frames")
         try:
-            seconds = _train_updates(agent, collector, config, out, progress, meta, log,
-                                     progress_bar)  # fmt: skip
+            _train_updates(agent, collector, config, out, progress, meta, log, progress_bar)
         finally:
             close_log()
     finally:
@@ -113,7 +112,7 @@ def train_a2c(
         "games": len(collector.games.games),
         "final_mean_return_100": collector.games.mean_return(100),
         "frames_per_second": history[-1]["frames_per_second"] if history else None,
-        "training_seconds": seconds,
+        "training_seconds": progress["seconds"],  # every session of the run
         "machine": machine_info(),
     }
     write_json_atomic(out / "summary.json", summary)
@@ -133,18 +132,32 @@ def _start(spec: AgentSpec, config: A2CConfig, identity: dict, out: Path, resume
         return spec.init_params(config.seed), None, fresh
     params, optimizer_state, meta = checkpoint.load(path)
     checkpoint.check_compatible(meta, identity, path)
+    saved, now = _resumable(meta.get("config", {})), _resumable(config.as_dict())
+    changed = sorted(key for key in now if saved.get(key) != now[key])
+    if changed:
+        raise ValueError(
+            f"checkpoint: {path} was written with other settings: "
+            + ", ".join(f"{key}={saved.get(key)!r} (now {now[key]!r})" for key in changed)
+            + "; only the frame budget and the log/checkpoint intervals may change on --resume"
+        )
     return spec.check_params(params, f"checkpoint {path}"), optimizer_state, meta["progress"]
 
 
-def _train_updates(agent, collector, config, out, progress, meta, log, progress_bar) -> float:
-    """Updates until the budget; metrics rows, files and checkpoints on the way. Returns the
-    wall time of this call's updates."""
+def _resumable(config: dict) -> dict:
+    """The settings a resumed run must share with its checkpoint."""
+    return {k: v for k, v in config.items() if k not in ("frames", "log_every", "checkpoint_every")}
+
+
+def _train_updates(agent, collector, config, out, progress, meta, log, progress_bar) -> None:
+    """Updates until the budget; metrics rows, files and checkpoints on the way; adds this
+    call's wall time to progress["seconds"]."""
     from tqdm import tqdm
 
     games = collector.games
     sums, count = dict.fromkeys(STATS, 0.0), 0
-    next_log = progress["frames"] + config.log_every
-    next_checkpoint = progress["frames"] + config.checkpoint_every
+    # On the grid of multiples of the intervals, also after a resume.
+    next_log = _next_multiple(progress["frames"], config.log_every)
+    next_checkpoint = _next_multiple(progress["frames"], config.checkpoint_every)
     started = interval_start = time.perf_counter()
     interval_frames = progress["frames"]
     bar = tqdm(total=config.frames, initial=progress["frames"], unit="frame", unit_scale=True,
@@ -184,14 +197,16 @@ def _train_updates(agent, collector, config, out, progress, meta, log, progress_
                                 fps=f"{row['frames_per_second']:.0f}")  # fmt: skip
                 sums, count = dict.fromkeys(STATS, 0.0), 0
                 interval_start, interval_frames = time.perf_counter(), games.frames
-                next_log += config.log_every
+                next_log = _next_multiple(games.frames, config.log_every)
             if games.frames >= next_checkpoint or last:
                 progress["games"] = games.games
                 progress_now = {**progress, "seconds": progress["seconds"]
                                 + time.perf_counter() - started}  # fmt: skip
                 checkpoint.save(out, agent.export_params(), agent.optimizer_state(),
                                 {**meta, "progress": progress_now})  # fmt: skip
-                next_checkpoint += config.checkpoint_every
-    elapsed = time.perf_counter() - started
-    progress["seconds"] += elapsed
-    return elapsed
+                next_checkpoint = _next_multiple(games.frames, config.checkpoint_every)
+    progress["seconds"] += time.perf_counter() - started
+
+
+def _next_multiple(frames: int, every: int) -> int:
+    return (frames // every + 1) * every

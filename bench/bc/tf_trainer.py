@@ -8,6 +8,7 @@ import tensorflow as tf
 
 from .. import checkpoint
 from ..atari.loaders import tf_dataset
+from ..threads import set_tf_threads
 from .spec import PolicySpec
 from .tf_policy import TFPolicy
 
@@ -16,6 +17,8 @@ class TFTrainer:
     backend = "tf"
 
     def __init__(self, spec: PolicySpec, params, lr: float, impl: str = "graph", threads=None):
+        if threads:
+            set_tf_threads(threads)
         self.policy = TFPolicy(spec, params, impl)
         self.optimizer = keras.optimizers.Adam(learning_rate=lr)
         self.variables = list(self.policy.canonical_variables().values())

@@ -10,12 +10,12 @@ atomically, so an interrupted run resumes from its last checkpoint.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
+
+from .results import write_npz_atomic
 
 NAME = "checkpoint.npz"
 
@@ -27,19 +27,7 @@ def save(directory: Path, params: dict, optimizer, meta: dict) -> Path:
     else:
         arrays["optimizer"] = optimizer
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / NAME
-    fd, tmp = tempfile.mkstemp(prefix=f".{NAME}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.savez(handle, **arrays)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_npz_atomic(Path(directory) / NAME, arrays)
 
 
 def load(path: Path) -> tuple[dict, object, dict]:

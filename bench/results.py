@@ -43,6 +43,15 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
     return path
 
 
+def write_npz_atomic(path: str | os.PathLike, arrays: dict, compressed: bool = False) -> Path:
+    """Write numpy arrays as one .npz file atomically (built in memory, then renamed in)."""
+    import numpy as np
+
+    buffer = io.BytesIO()
+    (np.savez_compressed if compressed else np.savez)(buffer, **arrays)
+    return write_bytes_atomic(path, buffer.getvalue())
+
+
 def write_json_atomic(path: str | os.PathLike, data: Any) -> Path:
     return write_text_atomic(path, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
 

@@ -24,6 +24,7 @@ import numpy as np
 
 from .. import checkpoint
 from ..atari.envs import make_vector_env
+from ..backends import DEFAULT_IMPL, backend_class
 from ..results import csv_text, machine_info, write_json_atomic, write_text_atomic
 from ..tensorboard import make_logger
 from .config import A2CConfig
@@ -31,22 +32,12 @@ from .losses import STATS
 from .rollout import RolloutCollector
 from .spec import AgentSpec, make_agent_spec
 
-BACKENDS = ("torch", "tf")
-DEFAULT_IMPL = {"torch": "eager", "tf": "graph"}
-
 
 def make_agent(backend: str, spec: AgentSpec, params, config: A2CConfig, impl: str | None = None,
                threads: int | None = None):  # fmt: skip
-    if backend == "torch":
-        from .torch_agent import TorchAgent as Agent
-    elif backend == "tf":
-        from cells.preload import before_tensorflow
-
-        before_tensorflow()
-        from .tf_agent import TFAgent as Agent
-    else:
-        raise ValueError(f"backend: expected one of {list(BACKENDS)}, got {backend!r}")
-    return Agent(spec, params, config, impl or DEFAULT_IMPL[backend], threads)
+    agent = backend_class(backend, "bench.a2c.torch_agent:TorchAgent",
+                          "bench.a2c.tf_agent:TFAgent")  # fmt: skip
+    return agent(spec, params, config, impl or DEFAULT_IMPL[backend], threads)
 
 
 def make_envs(config: A2CConfig, num_threads: int = 0):

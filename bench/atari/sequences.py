@@ -16,11 +16,12 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
+
+from ..results import write_npz_atomic
 
 SPLITS = ("train", "val")
 SEQUENCE_LENGTH = 32
@@ -57,16 +58,7 @@ def list_split(directory: str | os.PathLike, split: str) -> list[Path]:
 def save_sequence(path: Path, obs: np.ndarray, actions: np.ndarray) -> None:
     """Write one sequence atomically (temporary file in the same folder, then rename)."""
     check_arrays(obs, actions, path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.savez_compressed(handle, obs=obs, actions=actions)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_npz_atomic(path, {"obs": obs, "actions": actions}, compressed=True)
 
 
 def check_arrays(obs, actions, path, num_actions: int | None = None) -> None:

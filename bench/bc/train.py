@@ -22,27 +22,18 @@ import numpy as np
 from .. import checkpoint
 from ..atari.sequences import read_manifest
 from ..atari.settings import AtariSettings
+from ..backends import DEFAULT_IMPL, backend_class
 from ..results import csv_text, machine_info, write_json_atomic, write_text_atomic
 from ..tensorboard import make_logger
 from .profiles import BCProfile
 from .spec import PolicySpec, make_policy_spec
 
-BACKENDS = ("torch", "tf")
-DEFAULT_IMPL = {"torch": "eager", "tf": "graph"}
-
 
 def make_trainer(backend: str, spec: PolicySpec, params, lr: float, impl: str | None = None,
                  threads: int | None = None):  # fmt: skip
-    if backend == "torch":
-        from .torch_trainer import TorchTrainer as Trainer
-    elif backend == "tf":
-        from cells.preload import before_tensorflow
-
-        before_tensorflow()
-        from .tf_trainer import TFTrainer as Trainer
-    else:
-        raise ValueError(f"backend: expected one of {list(BACKENDS)}, got {backend!r}")
-    return Trainer(spec, params, lr, impl or DEFAULT_IMPL[backend], threads)
+    trainer = backend_class(backend, "bench.bc.torch_trainer:TorchTrainer",
+                            "bench.bc.tf_trainer:TFTrainer")  # fmt: skip
+    return trainer(spec, params, lr, impl or DEFAULT_IMPL[backend], threads)
 
 
 def dataset_manifest(directory: Path) -> dict:

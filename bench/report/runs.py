@@ -55,14 +55,18 @@ def run_folders(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
 
 
+def _summary(folder: Path) -> dict:
+    """A run's summary.json, or {} while the run has not finished."""
+    path = folder / "summary.json"
+    return expect_dict(read_json(path), path, "summary") if path.exists() else {}
+
+
 def load_bc_runs(root: Path, warnings: list[str]) -> dict[str, pd.DataFrame]:
     """bc_runs, bc_metrics, bc_returns (see the module docstring) from results/bc/train/*."""
     runs, metrics, returns = [], [], []
     for folder in run_folders(root / "bc" / "train"):
         try:
-            summary_path = folder / "summary.json"
-            summary = (expect_dict(read_json(summary_path), summary_path, "summary")
-                       if summary_path.exists() else {})  # fmt: skip
+            summary = _summary(folder)
             ident = _identity(folder.name, summary)
             if (folder / "metrics.csv").exists():
                 frame = read_csv(folder / "metrics.csv", ("epoch", "val_accuracy"))
@@ -111,9 +115,7 @@ def load_a2c_runs(root: Path, warnings: list[str]) -> dict[str, pd.DataFrame]:
     keys = ("run", "cell", "backend", "seed", "profile")
     for folder in run_folders(root / "a2c" / "train"):
         try:
-            summary_path = folder / "summary.json"
-            summary = (expect_dict(read_json(summary_path), summary_path, "summary")
-                       if summary_path.exists() else {})  # fmt: skip
+            summary = _summary(folder)
             ident = _identity(folder.name, summary)
             if (folder / "metrics.csv").exists():
                 frame = read_csv(folder / "metrics.csv", A2C_METRICS)

@@ -372,21 +372,8 @@ def test_the_cli_trains_and_reports_bad_input(tmp_path, capsys):
     assert "n_steps" in capsys.readouterr().err
 
 
-def test_a2c_suite_smoke_run_records_throughput_and_returns(tmp_path):
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    command = [
-        sys.executable, "-m", "pytest", "suites/a2c", "--benchmark-only", "--profile", "smoke",
-        "--threads", "1", "--results", str(tmp_path / "results"), "-q", "-p", "no:cacheprovider",
-        "-k", "gru-torch or raw",
-    ]  # fmt: skip
-    repo = Path(__file__).resolve().parents[1]
-    result = subprocess.run(command, cwd=repo, env=dict(os.environ), capture_output=True,
-                            text=True, timeout=600)  # fmt: skip
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+def test_a2c_suite_smoke_run_records_throughput_and_returns(tmp_path, run_smoke_suite):
+    result = run_smoke_suite("a2c", "gru-torch or raw")
     assert "A2C throughput and returns" in result.stdout
     latest = json.loads((tmp_path / "results" / "a2c" / "latest.json").read_text())
     raw, run = sorted(latest["benchmarks"], key=lambda b: "cell" in b["extra_info"])

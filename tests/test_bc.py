@@ -128,22 +128,10 @@ def test_missing_dataset_and_wrong_action_count(dataset, tmp_path):
         train_bc("gru", "torch", other, tmp_path / "o", PROFILES["smoke"])
 
 
-def test_bc_suite_smoke_run_records_what_training_achieved(tmp_path):
+def test_bc_suite_smoke_run_records_what_training_achieved(tmp_path, run_smoke_suite):
     import json
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
 
-    command = [
-        sys.executable, "-m", "pytest", "suites/bc", "--benchmark-only", "--profile", "smoke",
-        "--threads", "1", "--results", str(tmp_path / "results"), "-q", "-p", "no:cacheprovider",
-        "-k", "gru-torch",
-    ]  # fmt: skip
-    env = {**os.environ, "CELLBENCH_DATA": str(tmp_path / "data")}
-    repo = Path(__file__).resolve().parents[1]
-    result = subprocess.run(command, cwd=repo, env=env, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    run_smoke_suite("bc", "gru-torch", CELLBENCH_DATA=str(tmp_path / "data"))
     latest = json.loads((tmp_path / "results" / "bc" / "latest.json").read_text())
     (bench,) = latest["benchmarks"]
     info = bench["extra_info"]

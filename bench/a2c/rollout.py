@@ -32,8 +32,8 @@ class Rollout:
     """T = n_steps rows of N envs, time-major.
 
     obs uint8 (T, N, 84, 84, 4); starts, valid bool (T, N); actions int64 (T, N); values,
-    rewards (clipped when training clips), advantages, returns float (T, N); initial_state: the
-    state before row 0, a tuple of (N, H) float32 arrays.
+    advantages, returns float (T, N); initial_state: the state before row 0, a tuple of (N, H)
+    float32 arrays.
     """
 
     obs: np.ndarray
@@ -41,7 +41,6 @@ class Rollout:
     actions: np.ndarray
     valid: np.ndarray
     values: np.ndarray
-    rewards: np.ndarray
     advantages: np.ndarray
     returns: np.ndarray
     initial_state: State
@@ -104,8 +103,7 @@ class RolloutCollector:
         advantage, returns = advantages(
             rewards, values, terminal, truncated, bootstrap, config.gamma, config.gae_lambda
         )
-        return Rollout(obs, starts, actions, valid, values, rewards, advantage, returns,
-                       initial_state)  # fmt: skip
+        return Rollout(obs, starts, actions, valid, values, advantage, returns, initial_state)
 
 
 class GameTracker:

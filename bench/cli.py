@@ -7,6 +7,7 @@ cellbench dataset check DIR
 cellbench train bc --cell cfc --backend torch|tf [--profile quick] [--resume] ...
 cellbench train a2c --cell lstm --backend tf --game breakout --frames 2e6 [--resume] ...
 cellbench report [--results DIR] [--out DIR] [--baseline RUN] [--threshold 0.1]
+cellbench sweep GRID.toml [--address auto|HOST:PORT|ray://HOST:PORT] [--max-parallel N] ...
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import time
 from pathlib import Path
 
 from .results import DEFAULT_RESULTS
+from .sweep.cli import add_sweep
 
 
 def _add_verify(subparsers) -> None:
@@ -393,6 +395,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_dataset(subparsers)
     _add_train(subparsers)
     _add_report(subparsers)
+    add_sweep(subparsers)
     return parser
 
 

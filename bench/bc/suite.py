@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 from pathlib import Path
 
@@ -19,6 +21,19 @@ def dataset_dir(game: str, profile: BCProfile) -> Path:
     return root / f"{AtariSettings(game).game}-{profile.name}"
 
 
+@contextlib.contextmanager
+def _dataset_lock(directory: Path):
+    """Hold an exclusive lock beside `directory` (a sweep may start several BC runs of one
+    profile at once on a node: one generates the dataset, the others wait and reuse it)."""
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    with open(directory.parent / f".{directory.name}.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def ensure_dataset(game: str, profile: BCProfile, directory: Path | None = None) -> Path:
     """The profile's dataset folder, generated (or completed) when needed."""
     from ..atari.generate import PROGRESS, generate
@@ -26,11 +41,12 @@ def ensure_dataset(game: str, profile: BCProfile, directory: Path | None = None)
 
     directory = Path(directory) if directory else dataset_dir(game, profile)
     wanted = {"train": profile.train, "val": profile.val}
-    manifest = read_manifest(directory) if directory.is_dir() else None
-    if manifest is not None and manifest["counts"] == wanted:
-        return directory
-    # Absent, or generated here but unfinished / of another size: (re)generate, which resumes.
-    # A folder from elsewhere (ncps's) is used as it is.
-    if not directory.exists() or (directory / PROGRESS).exists():
-        generate(directory, AtariSettings(game), profile.train, profile.val)
+    with _dataset_lock(directory):
+        manifest = read_manifest(directory) if directory.is_dir() else None
+        if manifest is not None and manifest["counts"] == wanted:
+            return directory
+        # Absent, or generated here but unfinished / of another size: (re)generate, which
+        # resumes. A folder from elsewhere (ncps's) is used as it is.
+        if not directory.exists() or (directory / PROGRESS).exists():
+            generate(directory, AtariSettings(game), profile.train, profile.val)
     return directory

@@ -1,6 +1,7 @@
 """Training runs of the BC and A2C suites (results/<bc|a2c>/train/<run>/) as tidy frames.
 
-A run folder is named <game>-<cell>-<backend>-<profile>-seed<N> and holds metrics.csv (one row
+A run folder is named <game>-<cell>-<backend>-<profile>-seed<N> (a sweep adds -<hash> to a run
+with extra settings, and a run.json naming them) and holds metrics.csv (one row
 per epoch / log interval), summary.json once training finished, and for A2C episodes.csv (one
 row per finished full game). A run without summary.json (still training, or interrupted) shows
 its metrics only, with a warning.
@@ -36,14 +37,28 @@ def _profile_name(value: Any) -> str | None:
     return value.get("name") if isinstance(value, dict) else value
 
 
-def _identity(name: str, summary: dict) -> dict:
-    """run, game, cell, backend, impl, seed, profile: from summary.json, else the folder name."""
+def _variant(folder: Path) -> str:
+    """A sweep run's extra settings ("lr=0.0003"), from its run.json; empty otherwise."""
+    try:
+        record = read_json(folder / "run.json") if (folder / "run.json").exists() else {}
+    except ResultsError:
+        return ""
+    return str(record.get("variant") or "") if isinstance(record, dict) else ""
+
+
+def _identity(folder: Path, summary: dict) -> dict:
+    """run, game, cell, backend, impl, seed, profile: from summary.json, else the folder name.
+    A sweep's variant (a run with extra settings) joins the cell's label, "lstm (lr=0.0003)",
+    so variants get curves of their own instead of passing for seeds of one another."""
+    name = folder.name
     parsed = parse_run_name(name)
     game = summary.get("game") or summary.get("dataset_game")
+    cell = summary.get("cell") or parsed.get("cell")
+    variant = _variant(folder)
     return {
         "run": name,
         "game": game or parsed.get("game"),
-        "cell": summary.get("cell") or parsed.get("cell"),
+        "cell": f"{cell} ({variant})" if variant else cell,
         "backend": summary.get("backend") or parsed.get("backend"),
         "impl": summary.get("impl"),
         "seed": summary.get("seed", parsed.get("seed")),
@@ -67,7 +82,7 @@ def load_bc_runs(root: Path, warnings: list[str]) -> dict[str, pd.DataFrame]:
     for folder in run_folders(root / "bc" / "train"):
         try:
             summary = _summary(folder)
-            ident = _identity(folder.name, summary)
+            ident = _identity(folder, summary)
             if (folder / "metrics.csv").exists():
                 frame = read_csv(folder / "metrics.csv", ("epoch", "val_accuracy"))
                 metrics.append(
@@ -116,7 +131,7 @@ def load_a2c_runs(root: Path, warnings: list[str]) -> dict[str, pd.DataFrame]:
     for folder in run_folders(root / "a2c" / "train"):
         try:
             summary = _summary(folder)
-            ident = _identity(folder.name, summary)
+            ident = _identity(folder, summary)
             if (folder / "metrics.csv").exists():
                 frame = read_csv(folder / "metrics.csv", A2C_METRICS)
                 metrics.append(frame.assign(**{k: ident[k] for k in keys}))

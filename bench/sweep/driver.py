@@ -1,0 +1,166 @@
+"""The sweep driver: plan the grid against the results directory, schedule the runs left as
+Ray tasks, and write each result as it arrives.
+
+A run is one Ray task (`worker.execute_run`) in a fresh worker process (`max_calls=1`) with the
+grid's resources. Ray re-executes a task whose worker or node died (`max_retries`), on another
+node when its own is gone; a run that fails by itself (an error in training) is recorded as
+failed with its output, and the rest of the grid goes on. Results come back to the driver,
+which alone writes to the results directory, so every run is written once.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+from tqdm.auto import tqdm
+
+from . import store
+from .cluster import SweepError, check_feasible, connect
+from .grid import Grid, Resources, Run
+from .worker import execute_run
+
+DEFAULT_RETRIES = 3
+
+
+@dataclasses.dataclass
+class SweepOutcome:
+    """Run names by what became of them in this invocation; `state` is the sweep.json path."""
+
+    finished: list[str]
+    failed: list[str]
+    skipped: list[str]
+    state: Path
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+def _row(run: Run, status: str, **facts: Any) -> dict[str, Any]:
+    return {"name": run.name, "hash": run.hash, **run.config(), "variant": run.variant,
+            "status": status, **facts}  # fmt: skip
+
+
+def _error_line(result: dict) -> str:
+    """The last line a failed run printed (its exception, as a rule), and its exit code."""
+    lines = [line for line in result.get("log", "").splitlines() if line.strip()]
+    last = lines[-1].strip() if lines else "no output"
+    return f"exit code {result.get('returncode')}: {last}"
+
+
+def plan(grid: Grid, results: Path) -> tuple[list[Run], list[Run]]:
+    """(finished earlier, still to run); a run folder in the way raises SweepError."""
+    blocked = [why for why in (store.conflict(results, run) for run in grid.runs) if why]
+    if blocked:
+        raise SweepError(
+            f"{len(blocked)} run folder(s) of this grid already exist and were not written by "
+            "it; a sweep never overwrites them. Move them away or pass another --results:\n  "
+            + "\n  ".join(blocked)
+        )
+    finished = [run for run in grid.runs if store.is_finished(results, run)]
+    return finished, [run for run in grid.runs if run not in finished]
+
+
+def run_sweep(
+    grid: Grid,
+    results: Path,
+    address: str | None = None,
+    max_parallel: int | None = None,
+    resources: dict[str, Any] | None = None,
+    retries: int = DEFAULT_RETRIES,
+    progress: bool = True,
+    echo: Callable[[str], None] = print,
+) -> SweepOutcome:
+    """Run every unfinished run of `grid` and write its results under `results`.
+
+    Args:
+        address: None: a local Ray instance started here; else see `cluster.connect`.
+        max_parallel: at most this many runs scheduled at once (None: as resources allow).
+        resources: per-run resources overriding the grid's ([resources]; see `Resources`).
+        retries: re-executions of a run lost with its worker or node.
+        echo: where one line per finished or failed run goes.
+    """
+    if max_parallel is not None and max_parallel < 1:
+        raise SweepError(f"--max-parallel: expected an integer >= 1, got {max_parallel}")
+    per_run: Resources = grid.resources.updated(resources or {})
+    threads = per_run.thread_budget
+    finished_before, pending = plan(grid, results)
+    rows = {run.hash: _row(run, "finished earlier" if run in finished_before else "pending")
+            for run in grid.runs}  # fmt: skip
+    outcome = SweepOutcome([], [], [run.name for run in finished_before],
+                           store.sweep_folder(results, grid.name) / "sweep.json")  # fmt: skip
+    store.write_state(results, grid.name, list(rows.values()))
+    echo(f"sweep {grid.name}: {len(grid.runs)} runs, {len(finished_before)} finished earlier "
+         f"(skipped), {len(pending)} to run, {threads} thread(s) and {per_run.demands()} each")  # fmt: skip
+    if not pending:
+        return outcome
+
+    started_here = connect(address)
+    try:
+        import ray
+
+        check_feasible(per_run)
+        task = ray.remote(max_calls=1, max_retries=retries, retry_exceptions=False)(
+            execute_run
+        ).options(**per_run.ray_options())
+        data_root = os.environ.get("CELLBENCH_DATA") or str(Path("data").resolve())
+        queue, in_flight = collections.deque(pending), {}
+        limit = max_parallel or len(pending)
+        record = {"threads": threads, "resources": per_run.ray_options()}
+        with tqdm(total=len(pending), desc=f"sweep {grid.name}", unit="run",
+                  disable=not progress) as bar:  # fmt: skip
+            while queue or in_flight:
+                while queue and len(in_flight) < limit:
+                    run = queue.popleft()
+                    in_flight[task.remote(run.argv(threads), threads, data_root)] = run
+                    rows[run.hash]["status"] = "scheduled"
+                store.write_state(results, grid.name, list(rows.values()))
+                done, _ = ray.wait(list(in_flight), num_returns=1)
+                for ref in done:
+                    run = in_flight.pop(ref)
+                    line = _collect(ref, run, results, grid.name, threads, record, rows)
+                    (outcome.finished if rows[run.hash]["status"] == "ok"
+                     else outcome.failed).append(run.name)  # fmt: skip
+                    bar.write(line) if progress else echo(line)
+                    bar.update(1)
+                store.write_state(results, grid.name, list(rows.values()))
+    except BaseException:
+        for row in rows.values():
+            if row["status"] == "scheduled":
+                row["status"] = "interrupted"
+        store.write_state(results, grid.name, list(rows.values()))
+        raise
+    finally:
+        if started_here:
+            ray.shutdown()
+    return outcome
+
+
+def _collect(ref, run: Run, results: Path, grid_name: str, threads: int, record: dict,
+             rows: dict) -> str:  # fmt: skip
+    """Fetch one task's answer, write it (finished run or failure record); one line for it."""
+    import ray
+
+    folder = store.run_folder(results, run)
+    facts = {**record, "command": store.user_command(run, threads, folder)}
+    try:
+        result = ray.get(ref)
+    except ray.exceptions.RayError as error:  # the task itself is lost, retries included
+        result = {"status": "failed", "returncode": None, "log": "", "node": {},
+                  "error": f"{type(error).__name__}: {error}"}  # fmt: skip
+    node = result.get("node") or {}
+    if result["status"] == "ok":
+        store.write_finished(results, grid_name, run, result, facts)
+        rows[run.hash].update(status="ok", seconds=round(result["seconds"], 1),
+                              node_id=node.get("node_id"), folder=str(folder))  # fmt: skip
+        where = (node.get("node_id") or node.get("host") or "?")[:8]
+        return f"ok      {run.suite} {run.name} ({result['seconds']:.0f} s, node {where})"
+    error = result.get("error") or _error_line(result)
+    path = store.write_failed(results, grid_name, run, error, result.get("log", ""), facts)
+    rows[run.hash].update(status="failed", error=error, node_id=node.get("node_id"),
+                          record=str(path))  # fmt: skip
+    return f"FAILED  {run.suite} {run.name}: {error} (log: {path.with_suffix('.log')})"

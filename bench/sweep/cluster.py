@@ -42,7 +42,11 @@ def connect(address: str | None) -> bool:
             "ray://HOST:PORT" a Ray Client server.
     """
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no usage report over the network
-    import ray
+    try:
+        import ray
+    except ImportError:
+        raise SweepError("cellbench sweep needs Ray: pip install 'cellbench[sweep]' (on every "
+                         "node of a cluster)") from None  # fmt: skip
 
     if address is not None and address != "auto":
         _reachable(address)

@@ -34,11 +34,16 @@ import dataclasses
 import hashlib
 import itertools
 import json
-import tomllib
+import sys
 from pathlib import Path
 from typing import Any
 
 from .suites import GridError, check_run
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
 
 GRID_KEYS = ("suites", "cells", "backends", "games", "seeds", "profile", "settings")
 TOP_KEYS = (*GRID_KEYS, "name", "resources", "grid")

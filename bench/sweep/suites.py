@@ -57,8 +57,9 @@ def _validate_a2c(run: Run) -> None:
     """Builds the run's A2CConfig, which names any value it refuses (n_steps < 1, lr <= 0...)."""
     from ..a2c.config import profile_config, training_settings
 
+    options = {key: value for key, value in run.settings if key != "impl"}  # not a config field
     profile_config(run.profile, cell=run.cell, seed=run.seed,
-                   settings=training_settings(run.game), **dict(run.settings))  # fmt: skip
+                   settings=training_settings(run.game), **options)  # fmt: skip
 
 
 def _suites() -> dict[str, SweepSuite]:

@@ -120,25 +120,32 @@ def test_the_example_grids_expand():
     assert {r.suite for r in smoke.runs} == {"bc", "a2c"}
 
 
+BC = 'suites = "bc"\ncells = "cfc"\nbackends = "tf"\n'
+A2C = 'suites = "a2c"\ncells = "cfc"\nbackends = "tf"\n'
+
+
 @pytest.mark.parametrize(
     "text, expected",
     [
-        ('suites = "rl"\ncells = "cfc"\nbackends = "torch"', r"suite: expected one of \['bc', 'a2c'\], got 'rl'"),
-        ('suites = "bc"\ncells = "rnn"\nbackends = "torch"', r"cell: expected one of .*got 'rnn'"),
-        ('suites = "bc"\ncells = "cfc"\nbackends = "jax"', r"backend: expected one of .*got 'jax'"),
-        ('suites = "bc"\ncells = "cfc"\nbackends = "tf"\ngames = "not_a_game"', r"games: .*not_a_game"),
-        ('suites = "bc"\ncells = "cfc"\nbackends = "tf"\nprofile = "huge"', r"profile of suite bc: expected one of \['smoke', 'quick', 'full'\], got 'huge'"),
-        ('suites = "bc"\ncells = "cfc"\nbackends = "tf"\nseeds = [-1]', r"seed: expected an integer >= 0, got -1"),
-        ('suites = "bc"\ncells = []\nbackends = "tf"', r"cells: an empty list expands the grid to nothing"),
+        ('suites = "rl"\ncells = "cfc"\nbackends = "tf"',
+         r"suite: expected one of \['bc', 'a2c'\], got 'rl'"),
+        ('suites = "bc"\ncells = "rnn"\nbackends = "tf"', r"cell: expected one of .*got 'rnn'"),
+        ('suites = "bc"\ncells = "cfc"\nbackends = "jax"', r"backend: expected one of .*'jax'"),
+        (BC + 'games = "not_a_game"', r"games: .*not_a_game"),
+        (BC + 'profile = "huge"',
+         r"profile of suite bc: expected one of \['smoke', 'quick', 'full'\], got 'huge'"),
+        (BC + "seeds = [-1]", r"seed: expected an integer >= 0, got -1"),
+        ('suites = "bc"\ncells = []\nbackends = "tf"', r"cells: an empty list expands the grid "
+                                                       "to nothing"),
         ('suites = "bc"\ncells = "cfc"', r"missing \['backends'\]"),
-        ('suites = "bc"\ncells = "cfc"\nbackends = "tf"\nseed = 1', r"unknown key\(s\) \['seed'\]"),
-        ('suites = "bc"\ncells = "cfc"\nbackends = "tf"\nsettings = { lr = 1e-3 }', r"settings.lr: not an option of suite bc"),
-        ('suites = "a2c"\ncells = "cfc"\nbackends = "tf"\nsettings = { n_steps = 0 }', r"n_steps: expected an integer >= 1, got 0"),
-        ('suites = "a2c"\ncells = "cfc"\nbackends = "tf"\nsettings = { n_steps = 2.5 }', r"settings.n_steps: expected an integer, got 2.5"),
-        ('suites = "a2c"\ncells = "cfc"\nbackends = "tf"\nsettings = { lr = -1.0 }', r"lr"),
-        ('suites = "bc"\ncells = "cfc"\nbackends = "tf"\n[resources]\nnum_cpus = -1', r"resources.num_cpus: expected a number >= 0, got -1"),
-        ('suites = "bc"\ncells = "cfc"\nbackends = "tf"\n[resources]\nthreads = 0', r"resources.threads: expected an integer >= 1, got 0"),
-        ('suites = "bc"\ncells = "cfc"\nbackends = "tf"\n[[grid]]\ncell = "lstm"', r"#1: unknown key\(s\) \['cell'\]"),
+        (BC + "seed = 1", r"unknown key\(s\) \['seed'\]"),
+        (BC + "settings = { lr = 1e-3 }", r"settings.lr: not an option of suite bc"),
+        (A2C + "settings = { n_steps = 0 }", r"n_steps: expected an integer >= 1, got 0"),
+        (A2C + "settings = { n_steps = 2.5 }", r"settings.n_steps: expected an integer, got 2.5"),
+        (A2C + "settings = { lr = -1.0 }", r"lr: expected a finite number in \(0.0, inf\]"),
+        (BC + "[resources]\nnum_cpus = -1", r"resources.num_cpus: expected a number >= 0"),
+        (BC + "[resources]\nthreads = 0", r"resources.threads: expected an integer >= 1, got 0"),
+        (BC + '[[grid]]\ncell = "lstm"', r"#1: unknown key\(s\) \['cell'\]"),
         ("suites = [", r"not valid TOML"),
     ],
 )  # fmt: skip
@@ -185,3 +192,26 @@ def test_dry_run_lists_each_run_its_state_and_command(tmp_path, capsys):
     )
     assert lines[1].startswith("in the way") and lines[2] == f"2 runs in {path}"
     assert not (results / "sweeps").exists()  # a dry run writes nothing
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1:1", "ray://127.0.0.1:1", "no-port"])
+def test_an_unreachable_address_fails_before_anything_runs(tmp_path, capsys, address):
+    pytest.importorskip("ray")
+    results = tmp_path / "results"
+    code = main(["sweep", str(GRIDS / "smoke.toml"), "--results", str(results),
+                 "--address", address])  # fmt: skip
+    assert code == 2
+    error = capsys.readouterr().err
+    assert "--address" in error and ("cannot reach 127.0.0.1:1" in error
+                                     or "expected 'auto', 'HOST:PORT'" in error)  # fmt: skip
+    assert not results.exists()  # nothing written
+
+
+def test_resources_no_node_has_fail_before_anything_runs(tmp_path, capsys):
+    pytest.importorskip("ray")
+    results = tmp_path / "results"
+    code = main(["sweep", str(GRIDS / "smoke.toml"), "--results", str(results), "--resources",
+                 "no_such_node_kind=1", "--no-progress"])  # fmt: skip
+    assert code == 2
+    assert "no node of the cluster has that much" in capsys.readouterr().err
+    assert not results.exists()

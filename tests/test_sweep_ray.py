@@ -177,7 +177,8 @@ def _free_ports(count: int) -> int:
 @pytest.fixture(scope="module")
 def two_nodes():
     """A Ray head (1 CPU) and a worker node (1 CPU) on this machine, on ports of their own,
-    with a fresh token. Yields (address, env, worker_node_manager_port, temp_dir)."""
+    with a fresh token. Yields (GCS address, Ray Client address, env, the worker node's node
+    manager port)."""
     base = _free_ports(40)
     temp = Path(tempfile.mkdtemp(prefix="cbray"))  # short: Ray's socket paths must fit 107 B
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "token",
@@ -187,28 +188,32 @@ def two_nodes():
     head = [RAY, "start", "--head", f"--port={base}", "--include-dashboard=false",
             f"--temp-dir={temp}", f"--node-manager-port={base + 1}",
             f"--object-manager-port={base + 2}", f"--min-worker-port={base + 10}",
-            f"--max-worker-port={base + 24}", *common]  # fmt: skip
+            f"--max-worker-port={base + 24}", f"--ray-client-server-port={base + 9}",
+            *common]  # fmt: skip
     worker_manager = base + 3
-    worker = [RAY, "start", f"--address=127.0.0.1:{base}", f"--node-manager-port={worker_manager}",
-              f"--object-manager-port={base + 4}", f"--metrics-export-port={base + 5}",
-              f"--dashboard-agent-listen-port={base + 6}", f"--dashboard-agent-grpc-port={base + 7}",
+    worker = [RAY, "start", f"--address=127.0.0.1:{base}",
+              f"--node-manager-port={worker_manager}", f"--object-manager-port={base + 4}",
+              f"--metrics-export-port={base + 5}", f"--dashboard-agent-listen-port={base + 6}",
+              f"--dashboard-agent-grpc-port={base + 7}",
               f"--runtime-env-agent-port={base + 8}", f"--min-worker-port={base + 25}",
               f"--max-worker-port={base + 39}", *common]  # fmt: skip
     try:
         for command in (head, worker):
             started = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
             assert started.returncode == 0, started.stdout[-3000:] + started.stderr[-3000:]
-        yield f"127.0.0.1:{base}", env, worker_manager, temp
+        yield f"127.0.0.1:{base}", f"ray://127.0.0.1:{base + 9}", env, worker_manager
     finally:
-        _stop_cluster(temp)
+        _stop_cluster(temp, base)
 
 
-def _cluster_processes(temp: Path) -> list:
-    """Every process of the test cluster: those naming its temp folder, and their children."""
+def _cluster_processes(temp: Path, gcs_port: int) -> list:
+    """Every process of the test cluster: those naming its temp folder or its head's port, and
+    their children."""
     roots = []
     for process in psutil.process_iter(["cmdline"]):
         try:
-            if any(str(temp) in part for part in process.info["cmdline"] or []):
+            if any(str(temp) in part or f":{gcs_port}" in part
+                   for part in process.info["cmdline"] or []):  # fmt: skip
                 roots.append(process)
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
@@ -221,9 +226,9 @@ def _cluster_processes(temp: Path) -> list:
     return list(found.values())
 
 
-def _stop_cluster(temp: Path) -> None:
+def _stop_cluster(temp: Path, gcs_port: int) -> None:
     """Kill this test's Ray processes only (`ray stop` would stop every Ray on the machine)."""
-    for process in _cluster_processes(temp):
+    for process in _cluster_processes(temp, gcs_port):
         try:
             process.kill()
         except psutil.NoSuchProcess:
@@ -232,15 +237,15 @@ def _stop_cluster(temp: Path) -> None:
 
 
 def _raylet(node_manager_port: int):
+    flag = f"--node_manager_port={node_manager_port}"
     for process in psutil.process_iter(["name", "cmdline"]):
-        if process.info["name"] == "raylet" and \
-                f"--node_manager_port={node_manager_port}" in (process.info["cmdline"] or []):  # fmt: skip
+        if process.info["name"] == "raylet" and flag in (process.info["cmdline"] or []):
             return process
     raise AssertionError(f"no raylet with node manager port {node_manager_port}")
 
 
-def test_a_sweep_lands_on_both_nodes(two_nodes, tmp_path):
-    address, env, worker_port, _ = two_nodes
+def test_a_sweep_through_ray_client_lands_on_both_nodes(two_nodes, tmp_path):
+    _, client_address, env, _ = two_nodes
     grid = write_grid(tmp_path, """
         profile = "smoke"
         suites = "a2c"
@@ -249,7 +254,8 @@ def test_a_sweep_lands_on_both_nodes(two_nodes, tmp_path):
         seeds = [0, 1]
     """)  # fmt: skip
     results = tmp_path / "results"
-    sweep(grid, results, "--address", address, env={**env, "CELLBENCH_DATA": str(tmp_path)})
+    sweep(grid, results, "--address", client_address,
+          env={**env, "CELLBENCH_DATA": str(tmp_path)})  # fmt: skip
     done = records(results)
     assert len(done) == 6
     nodes = {record["node"]["node_id"] for record in done.values()}
@@ -257,7 +263,7 @@ def test_a_sweep_lands_on_both_nodes(two_nodes, tmp_path):
 
 
 def test_killing_the_worker_node_mid_run_loses_no_run(two_nodes, tmp_path):
-    address, env, worker_port, _ = two_nodes
+    address, _, env, worker_port = two_nodes
     raylet = _raylet(worker_port)
     grid = write_grid(tmp_path, """
         profile = "smoke"

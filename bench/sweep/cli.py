@@ -51,14 +51,14 @@ def add_sweep(subparsers) -> None:
                         "HOST:PORT (head's GCS port) or ray://HOST:PORT (Ray Client); "
                         "default: start Ray locally")  # fmt: skip
     parser.add_argument("--max-parallel", type=int, metavar="N",
-                        help="at most N runs at once (default: as many as resources allow)")  # fmt: skip
+                        help="at most N runs at once (default: as many as resources allow)")
     parser.add_argument("--resources", type=_resources, metavar="NAME=AMOUNT,...",
                         help="per-run resources overriding the grid's [resources]: num_cpus, "
-                        "num_gpus, memory (bytes), threads, or any custom Ray resource")  # fmt: skip
+                        "num_gpus, memory (bytes), threads, or any custom Ray resource")
     parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS,
                         help="results folder (default %(default)s)")  # fmt: skip
     parser.add_argument("--retries", type=int, default=3,
-                        help="re-executions of a run lost with its worker or node (default 3)")  # fmt: skip
+                        help="re-executions of a run lost with its worker or node (default 3)")
     parser.add_argument("--dry-run", action="store_true",
                         help="list the runs, their state and commands; run nothing")  # fmt: skip
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -97,7 +97,7 @@ def run_sweep_command(args) -> int:
               "resume", file=sys.stderr)  # fmt: skip
         return 130
     print(f"sweep {grid.name}: {len(outcome.finished)} finished, {len(outcome.failed)} failed, "
-          f"{len(outcome.skipped)} skipped (finished earlier); state in {outcome.state}")  # fmt: skip
+          f"{len(outcome.skipped)} skipped (finished earlier); state in {outcome.state}")
     for name in outcome.failed:
         print(f"  failed: {name} (see {outcome.state.parent / 'failed' / name}.json)")
     return 0 if outcome.ok else 1

@@ -57,8 +57,10 @@ def connect(address: str | None) -> bool:
             return True
         ray.init(address=address, log_to_driver=False, configure_logging=False)
     except ConnectionError as error:
-        raise SweepError(f"--address {address}: no Ray cluster found ({error}); start one "
-                         "with `ray start --head`, or leave --address out to run locally") from None  # fmt: skip
+        raise SweepError(
+            f"--address {address}: no Ray cluster found ({error}); start one with "
+            "`ray start --head`, or leave --address out to run locally"
+        ) from None
     return False
 
 

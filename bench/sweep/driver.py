@@ -13,8 +13,9 @@ from __future__ import annotations
 import collections
 import dataclasses
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from tqdm.auto import tqdm
 
@@ -93,51 +94,68 @@ def run_sweep(
             for run in grid.runs}  # fmt: skip
     outcome = SweepOutcome([], [], [run.name for run in finished_before],
                            store.sweep_folder(results, grid.name) / "sweep.json")  # fmt: skip
-    store.write_state(results, grid.name, list(rows.values()))
-    echo(f"sweep {grid.name}: {len(grid.runs)} runs, {len(finished_before)} finished earlier "
-         f"(skipped), {len(pending)} to run, {threads} thread(s) and {per_run.demands()} each")  # fmt: skip
+    def announce() -> None:
+        store.write_state(results, grid.name, list(rows.values()))
+        echo(f"sweep {grid.name}: {len(grid.runs)} runs, {len(finished_before)} finished "
+             f"earlier (skipped), {len(pending)} to run, {threads} thread(s) and "
+             f"{per_run.demands()} each")  # fmt: skip
+
     if not pending:
+        announce()
         return outcome
-
     started_here = connect(address)
-    try:
-        import ray
+    import ray
 
-        check_feasible(per_run)
-        task = ray.remote(max_calls=1, max_retries=retries, retry_exceptions=False)(
-            execute_run
-        ).options(**per_run.ray_options())
-        data_root = os.environ.get("CELLBENCH_DATA") or str(Path("data").resolve())
-        queue, in_flight = collections.deque(pending), {}
-        limit = max_parallel or len(pending)
-        record = {"threads": threads, "resources": per_run.ray_options()}
-        with tqdm(total=len(pending), desc=f"sweep {grid.name}", unit="run",
+    try:
+        check_feasible(per_run)  # before anything is written or scheduled
+        announce()
+        _schedule(pending, grid.name, results, per_run, max_parallel, retries, progress, echo,
+                  rows, outcome)  # fmt: skip
+    finally:
+        if started_here:
+            ray.shutdown()
+    return outcome
+
+
+def _schedule(pending: list[Run], grid_name: str, results: Path, per_run: Resources,
+              max_parallel: int | None, retries: int, progress: bool,
+              echo: Callable[[str], None], rows: dict, outcome: SweepOutcome) -> None:  # fmt: skip
+    """Keep up to `max_parallel` runs scheduled; write each result as it arrives. An interrupt
+    marks the runs in flight as interrupted in sweep.json (their folders were never written)."""
+    import ray
+
+    threads = per_run.thread_budget
+    task = ray.remote(max_calls=1, max_retries=retries, retry_exceptions=False)(
+        execute_run
+    ).options(**per_run.ray_options())
+    data_root = os.environ.get("CELLBENCH_DATA") or str(Path("data").resolve())
+    queue, in_flight = collections.deque(pending), {}
+    limit = max_parallel or len(pending)
+    record = {"threads": threads, "resources": per_run.ray_options()}
+    try:
+        with tqdm(total=len(pending), desc=f"sweep {grid_name}", unit="run",
                   disable=not progress) as bar:  # fmt: skip
             while queue or in_flight:
                 while queue and len(in_flight) < limit:
                     run = queue.popleft()
                     in_flight[task.remote(run.argv(threads), threads, data_root)] = run
                     rows[run.hash]["status"] = "scheduled"
-                store.write_state(results, grid.name, list(rows.values()))
+                store.write_state(results, grid_name, list(rows.values()))
                 done, _ = ray.wait(list(in_flight), num_returns=1)
                 for ref in done:
                     run = in_flight.pop(ref)
-                    line = _collect(ref, run, results, grid.name, threads, record, rows)
+                    line = _collect(ref, run, results, grid_name, threads, record, rows)
                     (outcome.finished if rows[run.hash]["status"] == "ok"
                      else outcome.failed).append(run.name)  # fmt: skip
                     bar.write(line) if progress else echo(line)
                     bar.update(1)
-                store.write_state(results, grid.name, list(rows.values()))
+                store.write_state(results, grid_name, list(rows.values()))
     except BaseException:
         for row in rows.values():
             if row["status"] == "scheduled":
                 row["status"] = "interrupted"
-        store.write_state(results, grid.name, list(rows.values()))
+        store.write_state(results, grid_name, list(rows.values()))
         raise
-    finally:
-        if started_here:
-            ray.shutdown()
-    return outcome
 
 
 def _collect(ref, run: Run, results: Path, grid_name: str, threads: int, record: dict,

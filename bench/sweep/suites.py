@@ -8,7 +8,8 @@ the first run has started on a cluster.
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from ..atari.settings import AtariSettings
 from ..backends import BACKENDS

@@ -201,6 +201,7 @@ def _run_dataset_check(args) -> int:
 
 def _add_train(subparsers) -> None:
     from .bc.profiles import PROFILES
+    from .bc.spec import EXTRACTORS
 
     parser = subparsers.add_parser("train", help="train a policy (bc, a2c)")
     suites = parser.add_subparsers(title="what to train", dest="train_command", required=True)
@@ -228,6 +229,9 @@ def _add_train(subparsers) -> None:
     bc.add_argument("--out", type=Path, help="run folder (default results/bc/train/<run name>)")
     bc.add_argument("--seed", type=int, default=0, help="seed of weights and batch order")
     bc.add_argument("--impl", help="cell implementation (default eager for torch, graph for tf)")
+    bc.add_argument("--extractor", default="nature", choices=tuple(EXTRACTORS),
+                    help="conv feature extractor: nature (DQN's, default) or ncps (the 4-layer "
+                    "conv block of ncps's torch tutorial, with BatchNorm)")  # fmt: skip
     bc.add_argument("--threads", type=int, help="framework threads (default: all cores)")
     bc.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
     bc.set_defaults(handler=_run_train_bc)
@@ -241,10 +245,10 @@ def _run_train_bc(args) -> int:
 
     profile = get_profile(args.profile)
     dataset = ensure_dataset(args.game, profile, args.dataset)
-    name = run_name(args.game, args.cell, args.backend, profile.name, args.seed)
+    name = run_name(args.game, args.cell, args.backend, profile.name, args.seed, args.extractor)
     out = args.out or DEFAULT_RESULTS / "bc" / "train" / name
     summary = train_bc(args.cell, args.backend, dataset, out, profile, args.seed, args.resume,
-                       args.impl, args.threads)  # fmt: skip
+                       args.impl, args.threads, extractor=args.extractor)  # fmt: skip
     final, played = summary["final"], summary["closed_loop"]
     print(
         f"{name}: val accuracy {final['val_accuracy']:.3f}, loss {final['val_loss']:.3f}, "

@@ -36,7 +36,7 @@ def test_torch_and_tf_give_the_same_loss_and_gradients(cell):
     loss_t, grads_t = make_trainer("torch", spec, params, 1e-3).loss_and_grads(obs, actions)
     loss_k, grads_k = make_trainer("tf", spec, params, 1e-3).loss_and_grads(obs, actions)
     assert abs(loss_t - loss_k) <= 1e-4 * abs(loss_k)
-    assert set(grads_k) == set(spec.param_shapes())
+    assert set(grads_k) == set(spec.param_shapes()) - set(spec.state_keys())
     errors = model_gradient_errors(grads_t, grads_k)
     assert max(errors.values()) <= 1e-4, errors
 
@@ -133,8 +133,14 @@ def test_bc_suite_smoke_run_records_what_training_achieved(tmp_path, run_smoke_s
 
     run_smoke_suite("bc", "gru-torch", CELLBENCH_DATA=str(tmp_path / "data"))
     latest = json.loads((tmp_path / "results" / "bc" / "latest.json").read_text())
-    (bench,) = latest["benchmarks"]
-    info = bench["extra_info"]
+    step, game = latest["benchmarks"]
+    assert (step["extra_info"]["kind"], game["extra_info"]["kind"]) == ("train_step", "eval_game")
+    # The evaluation game: greedy play of the trained policy, to game over or the step cap.
+    played = game["extra_info"]
+    cap = PROFILES["smoke"].eval_max_steps
+    assert len(played["eval_steps"]) == 2 and all(1 <= n <= cap for n in played["eval_steps"])
+    assert played["eval_steps_per_second"] > 0 and len(played["eval_returns"]) == 2
+    info = step["extra_info"]
     assert info["cell"] == "gru" and info["backend"] == "torch" and info["epochs"] == 1
     assert 0 <= info["val_accuracy"] <= 1 and info["samples_per_second"] > 0
     assert info["closed_loop_games"] == PROFILES["smoke"].eval_episodes

@@ -60,8 +60,9 @@ def smoke_results(tmp_path_factory) -> Path:
     # Kernels (no torch.compile: its compilation alone would double the time), the ODE solvers
     # (not the bare right-hand side, whose numba compilation costs 10 s), BC for two cells in
     # two backends, A2C's raw-env yardstick and one cell.
-    bc, a2c = "suites/bc/test_bc.py::test_bc_train_step", "suites/a2c/test_a2c.py"
-    tests = ["suites/kernels", "suites/reference", f"{bc}[gru-torch]", f"{bc}[cfc-tf]"]
+    bc, a2c = "suites/bc/test_bc.py::test_bc", "suites/a2c/test_a2c.py"
+    tests = ["suites/kernels", "suites/reference", f"{bc}[gru-torch-train_step]",
+             f"{bc}[gru-torch-eval_game]", f"{bc}[cfc-tf-train_step]"]  # fmt: skip
     if (REPO / "suites" / "a2c").is_dir():
         tests += [f"{a2c}::test_raw_env_stepping", f"{a2c}::test_a2c_iteration[gru-torch]"]
     lane_suites = [[sys.executable, "-m", "pytest", *tests, "--benchmark-only", "--profile",
@@ -264,6 +265,13 @@ def test_bc_tables_match_the_training_summaries(smoke_results, report):
         row = table.loc[entry["fullname"]]
         assert row["median_ms"] == pytest.approx(entry["stats"]["median"] * 1e3, rel=1e-12)
         assert row["val_accuracy"] == pytest.approx(entry["extra_info"]["val_accuracy"])
+    # The timed evaluation game gets a table of its own, its steps/s from the suite's JSON.
+    (game,) = [e for e in bench["benchmarks"] if e["extra_info"]["kind"] == "eval_game"]
+    markdown = (Path(report.html).parent / "report.md").read_text()
+    caption = "One closed-loop evaluation game (one env) of the trained policy"
+    assert caption in markdown
+    rate = f"{game['extra_info']['eval_steps_per_second']:,.0f}"
+    assert rate in markdown.split(caption)[0].rsplit("\n\n", 2)[-2], rate
     summary = _csv(report, "summary").set_index(["cell", "backend"])
     gru = runs[(runs["cell"] == "gru") & (runs["backend"] == "torch")]
     assert summary.loc[("gru", "torch"), "bc_val_accuracy"] == pytest.approx(

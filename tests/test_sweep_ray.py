@@ -273,18 +273,23 @@ def test_killing_the_worker_node_mid_run_loses_no_run(two_nodes, tmp_path):
     """)  # fmt: skip
     killed: list[str] = []
 
+    def trains(process) -> bool:
+        try:
+            return "bench.cli" in process.cmdline()
+        except psutil.Error:  # gone meanwhile
+            return False
+
     def kill_worker_node_once_it_trains() -> None:
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
-            children = raylet.children(recursive=True)
-            if any("bench.cli" in child.cmdline() for child in children if child.is_running()):
+            if any(trains(child) for child in raylet.children(recursive=True)):
                 time.sleep(1.0)  # mid-run
                 for process in [raylet, *raylet.children(recursive=True)]:
                     try:
                         command = " ".join(process.cmdline())
                         process.kill()
                         killed.append(command)
-                    except psutil.NoSuchProcess:
+                    except psutil.Error:
                         pass
                 return
             time.sleep(0.1)

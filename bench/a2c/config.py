@@ -1,8 +1,9 @@
 """The A2C run configuration: one frozen dataclass both frameworks read, plus the suite profiles.
 
 Defaults follow A2C on Atari (Mnih et al., 2016; OpenAI baselines): RMSprop lr 7e-4, alpha 0.99,
-eps 1e-5 inside the square root (TF's and baselines' placement; torch runs `torch_agent.RMSpropTF`
-so both frameworks take the same step), gamma 0.99, value coefficient 0.5, entropy 0.01,
+eps 1e-5 inside the square root (TF's and baselines' placement; torch runs
+`bench.optimizers.RMSpropTF` so both frameworks take the same step), gamma 0.99, value
+coefficient 0.5, entropy 0.01,
 gradient-norm clip 0.5, n-step returns (`gae_lambda` 1.0), 8 envs (2 cores) x 10 steps = 80
 samples per update, baselines' 16 x 5. (eps 1e-10 inside the root, which acts like torch's 1e-5
 outside it, did not learn faster here: one LSTM seed each, mean return 1.15 against 2.27 after

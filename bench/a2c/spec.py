@@ -34,6 +34,12 @@ def orthogonal(rng: np.random.Generator, shape: tuple[int, ...], gain: float) ->
 
 @dataclasses.dataclass(frozen=True)
 class AgentSpec(PolicySpec):
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.norm:  # batch statistics of 8 envs' frames would couple the envs' actions
+            raise ValueError(f"extractor: the A2C agent takes one without BatchNorm, got "
+                             f"{self.extractor!r}")  # fmt: skip
+
     def param_shapes(self) -> dict[str, tuple[int, ...]]:
         shapes = super().param_shapes()
         shapes["value_kernel"] = (self.cell.output_size, 1)

@@ -8,33 +8,11 @@ import torch.nn.functional as F
 
 from .. import checkpoint
 from ..bc.torch_policy import TorchPolicy, _linear
+from ..optimizers import AdamTF, RMSpropTF
 from .config import A2CConfig
 from .losses import STATS
 from .rollout import Rollout, State
 from .spec import AgentSpec
-
-
-class RMSpropTF(torch.optim.Optimizer):
-    """RMSprop as Keras and TF compute it, so both frameworks take the same step:
-    v <- alpha v + (1 - alpha) g^2;  p <- p - lr g / sqrt(v + eps).
-    torch's own RMSprop divides by sqrt(v) + eps instead, which differs while v is small."""
-
-    def __init__(self, params, lr: float, alpha: float = 0.99, eps: float = 1e-5):
-        super().__init__(params, {"lr": lr, "alpha": alpha, "eps": eps})
-
-    @torch.no_grad()
-    def step(self, closure=None):
-        for group in self.param_groups:
-            for param in group["params"]:
-                if param.grad is None:
-                    continue
-                state = self.state[param]
-                if not state:
-                    state["square_avg"] = torch.zeros_like(param)
-                square_avg = state["square_avg"]
-                square_avg.mul_(group["alpha"]).addcmul_(param.grad, param.grad,
-                                                         value=1 - group["alpha"])  # fmt: skip
-                param.addcdiv_(param.grad, (square_avg + group["eps"]).sqrt(), value=-group["lr"])
 
 
 class TorchActorCritic(TorchPolicy):
@@ -79,7 +57,7 @@ class TorchAgent:
             self.optimizer = RMSpropTF(self.model.parameters(), config.lr, config.alpha,
                                        config.eps)  # fmt: skip
         else:
-            self.optimizer = torch.optim.Adam(self.model.parameters(), config.lr, eps=config.eps)
+            self.optimizer = AdamTF(self.model.parameters(), config.lr, eps=config.eps)
 
     @torch.no_grad()
     def act(self, obs: np.ndarray, starts: np.ndarray, state: State):

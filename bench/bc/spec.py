@@ -12,6 +12,13 @@ dense kernel needs no permutation (torch permutes its feature map to channels-la
 Extractors (applied to every time step, observations uint8 (B, T, 84, 84, 4) scaled by 1/255):
     "nature": the DQN network (Mnih et al., 2015): conv 32 8x8/4, conv 64 4x4/2, conv 64 3x3/1,
               each ReLU, then dense 512 ReLU.
+    "ncps":   the conv block of ncps's torch Atari tutorial: conv 64, 128, 128, 256, each 5x5,
+              stride 2, zero padding 2 on every side, ReLU; global average pooling; BatchNorm
+              over the 256 features (torch's defaults: eps 1e-5, running averages with weight
+              0.1 on the new batch). ncps's TF tutorial computes another function (padding
+              "same", which pads 1 before and 2 after, and no BatchNorm); here both frameworks
+              compute the torch tutorial's. Canonical keys "norm_gamma", "norm_beta" (trained)
+              and "norm_mean", "norm_var" (running statistics: state, not trained).
 """
 
 from __future__ import annotations
@@ -26,8 +33,18 @@ from cells.spec import check_param_dict
 
 OBS_SHAPE = (84, 84, 4)
 CELL_PREFIX = "cell/"
-#: (filters, kernel, stride) per conv layer, and the width of the dense layer after them.
-EXTRACTORS = {"nature": {"convs": ((32, 8, 4), (64, 4, 2), (64, 3, 1)), "features": 512}}
+#: Per extractor: (filters, kernel, stride) per conv layer, zero padding on each side of every
+#: conv, the width of the dense layer after them (None: global average pooling instead), and
+#: whether a BatchNorm normalises the features.
+EXTRACTORS = {
+    "nature": {"convs": ((32, 8, 4), (64, 4, 2), (64, 3, 1)), "padding": 0, "dense": 512,
+               "norm": False},
+    "ncps": {"convs": ((64, 5, 2), (128, 5, 2), (128, 5, 2), (256, 5, 2)), "padding": 2,
+             "dense": None, "norm": True},
+}  # fmt: skip
+#: The BatchNorm's running statistics: canonical state that training updates but never trains.
+NORM_STATE = ("norm_mean", "norm_var")
+NORM_EPS, NORM_MOMENTUM = 1e-5, 0.1  # torch's convention: new = (1 - m) old + m batch
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,14 +83,30 @@ class PolicySpec:
         return EXTRACTORS[self.extractor]["convs"]
 
     @property
+    def padding(self) -> int:
+        return EXTRACTORS[self.extractor]["padding"]
+
+    @property
+    def dense(self) -> int | None:
+        return EXTRACTORS[self.extractor]["dense"]
+
+    @property
+    def norm(self) -> bool:
+        return EXTRACTORS[self.extractor]["norm"]
+
+    @property
     def features(self) -> int:
-        return EXTRACTORS[self.extractor]["features"]
+        return self.dense or self.convs[-1][0]
+
+    def state_keys(self) -> tuple[str, ...]:
+        """Canonical keys that are state (BatchNorm running statistics), not trained."""
+        return NORM_STATE if self.norm else ()
 
     def conv_output_shape(self) -> tuple[int, int, int]:
-        """(height, width, channels) after the convs ('valid' padding)."""
+        """(height, width, channels) after the convs."""
         size, channels = OBS_SHAPE[0], OBS_SHAPE[2]
         for filters, kernel, stride in self.convs:
-            size, channels = (size - kernel) // stride + 1, filters
+            size, channels = (size + 2 * self.padding - kernel) // stride + 1, filters
         return size, size, channels
 
     def param_shapes(self) -> dict[str, tuple[int, ...]]:
@@ -83,8 +116,12 @@ class PolicySpec:
             shapes[f"conv{k}_kernel"] = (kernel, kernel, channels, filters)
             shapes[f"conv{k}_bias"] = (filters,)
             channels = filters
-        shapes["dense_kernel"] = (int(np.prod(self.conv_output_shape())), self.features)
-        shapes["dense_bias"] = (self.features,)
+        if self.dense:
+            shapes["dense_kernel"] = (int(np.prod(self.conv_output_shape())), self.dense)
+            shapes["dense_bias"] = (self.dense,)
+        if self.norm:
+            for key in ("norm_gamma", "norm_beta", *NORM_STATE):
+                shapes[key] = (self.features,)
         for key, shape in self.cell.param_shapes().items():
             shapes[CELL_PREFIX + key] = shape
         shapes["head_kernel"] = (self.cell.output_size, self.num_actions)
@@ -92,14 +129,19 @@ class PolicySpec:
         return shapes
 
     def init_params(self, seed: int = 0) -> dict[str, np.ndarray]:
-        """torch's default init for convs and dense layers (uniform +-1/sqrt(fan_in)); the
-        cell's own init; float64."""
+        """torch's default init for convs and dense layers (uniform +-1/sqrt(fan_in)) and for
+        BatchNorm (gamma 1, beta 0, running mean 0 and variance 1); the cell's own init;
+        float64."""
         rng = np.random.default_rng([seed, 31])
         cell_params = self.cell.init_params(seed)
         params = {}
+        norm_init = {"norm_gamma": 1.0, "norm_beta": 0.0, "norm_mean": 0.0, "norm_var": 1.0}
         for key, shape in self.param_shapes().items():
             if key.startswith(CELL_PREFIX):
                 params[key] = cell_params[key[len(CELL_PREFIX) :]]
+                continue
+            if key in norm_init:
+                params[key] = np.full(shape, norm_init[key])
                 continue
             kernel_shape = self.param_shapes()[key.replace("_bias", "_kernel")]
             fan_in = int(np.prod(kernel_shape[:-1]))
@@ -134,11 +176,15 @@ class PolicySpec:
 
 
 def make_policy_spec(
-    cell: str, num_actions: int, units: int | None = None, **hparams
+    cell: str, num_actions: int, units: int | None = None, extractor: str = "nature", **hparams
 ) -> PolicySpec:
-    """The default policy for a cell name: LSTM/GRU 64 units, CfC 64 (backbone 128), LTC 32."""
-    features = EXTRACTORS["nature"]["features"]
+    """The default policy for a cell name: LSTM/GRU 64 units, CfC 64 (backbone 128), LTC 32,
+    after the `extractor` (a key of EXTRACTORS)."""
+    if extractor not in EXTRACTORS:
+        raise ValueError(f"extractor: expected one of {list(EXTRACTORS)}, got {extractor!r}")
+    settings = EXTRACTORS[extractor]
+    features = settings["dense"] or settings["convs"][-1][0]
     default_units = {"ltc": 32}.get(cell, 64)
     return PolicySpec(
-        cells.get_spec(cell, features, units or default_units, **hparams), num_actions
+        cells.get_spec(cell, features, units or default_units, **hparams), num_actions, extractor
     )

@@ -11,8 +11,11 @@ from ..atari.settings import AtariSettings
 from .profiles import BCProfile
 
 
-def run_name(game: str, cell: str, backend: str, profile: str, seed: int) -> str:
-    return f"{game}-{cell}-{backend}-{profile}-seed{seed}"
+def run_name(game: str, cell: str, backend: str, profile: str, seed: int,
+             extractor: str = "nature") -> str:  # fmt: skip
+    """<game>-<cell>-<backend>-<profile>-seed<N>, plus -ncpsconv with ncps's conv block."""
+    suffix = "" if extractor == "nature" else f"-{extractor}conv"
+    return f"{game}-{cell}-{backend}-{profile}-seed{seed}{suffix}"
 
 
 def dataset_dir(game: str, profile: BCProfile) -> Path:

@@ -21,16 +21,21 @@ class TFTrainer:
             set_tf_threads(threads)
         self.policy = TFPolicy(spec, params, impl)
         self.optimizer = keras.optimizers.Adam(learning_rate=lr)
-        self.variables = list(self.policy.canonical_variables().values())
+        # Trained variables only: BatchNorm's running statistics are state, updated in the
+        # forward pass of a training step.
+        state = spec.state_keys()
+        self.names = [k for k in self.policy.canonical_variables() if k not in state]
+        self.variables = [self.policy.canonical_variables()[k] for k in self.names]
         self.optimizer.build(self.variables)
         self._train = tf.function(self._train_step, reduce_retracing=True)
-        self._evaluate = tf.function(self._loss, reduce_retracing=True)
+        self._evaluate = tf.function(lambda obs, actions: self._loss(obs, actions, False),
+                                     reduce_retracing=True)  # fmt: skip
 
     def batches(self, directory, split: str, batch_size: int, seed: int, epoch: int):
         return tf_dataset(directory, split, batch_size, seed, epoch, shuffle=split == "train")
 
-    def _loss(self, obs, actions):
-        logits, _ = self.policy(obs, training=True)
+    def _loss(self, obs, actions, training=True):
+        logits, _ = self.policy(obs, training=training)
         flat = tf.reshape(logits, (-1, self.policy.spec.num_actions))
         labels = tf.reshape(tf.cast(actions, tf.int64), (-1,))
         loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels, flat))
@@ -59,8 +64,7 @@ class TFTrainer:
 
     def loss_and_grads(self, obs, actions) -> tuple[float, dict[str, np.ndarray]]:
         loss, _, grads = self._gradients(tf.convert_to_tensor(obs), tf.convert_to_tensor(actions))
-        names = list(self.policy.canonical_variables())
-        return float(loss), {k: np.asarray(g, dtype=np.float64) for k, g in zip(names, grads)}
+        return float(loss), {k: np.asarray(g, dtype=np.float64) for k, g in zip(self.names, grads)}
 
     def act(self, obs: np.ndarray, state):
         logits, state = self.policy(obs[:, None], state)

@@ -9,7 +9,7 @@ from torch import nn
 import cells.torch as cells_torch
 
 from . import layouts
-from .spec import CELL_PREFIX, PolicySpec
+from .spec import CELL_PREFIX, NORM_EPS, NORM_MOMENTUM, NORM_STATE, PolicySpec
 
 
 class TorchPolicy(nn.Module):
@@ -27,26 +27,38 @@ class TorchPolicy(nn.Module):
         self.convs = nn.ModuleList()
         channels = 4
         for k, (filters, kernel, stride) in enumerate(spec.convs):
-            conv = nn.Conv2d(channels, filters, kernel, stride)
+            conv = nn.Conv2d(channels, filters, kernel, stride, padding=spec.padding)
             _assign(conv.weight, layouts.conv_kernel_to_torch(params[f"conv{k}_kernel"]))
             _assign(conv.bias, params[f"conv{k}_bias"])
             self.convs.append(conv)
             channels = filters
-        self.dense = _linear(params["dense_kernel"], params["dense_bias"])
+        self.dense = _linear(params["dense_kernel"], params["dense_bias"]) if spec.dense else None
+        self.norm = None
+        if spec.norm:
+            self.norm = nn.BatchNorm1d(spec.features, eps=NORM_EPS, momentum=NORM_MOMENTUM)
+            for tensor, key in zip(_norm_tensors(self.norm), NORM_KEYS):
+                _assign(tensor, params[key])
         self.cell = cells_torch.build(
             spec.cell, spec.cell_params(params), impl, dtype=torch.float32
         )
         self.head = _linear(params["head_kernel"], params["head_bias"])
 
     def features(self, obs: torch.Tensor) -> torch.Tensor:
-        """uint8 (B, T, 84, 84, 4) -> (B, T, features), normalised by 1/255 here only."""
+        """uint8 (B, T, 84, 84, 4) -> (B, T, features), normalised by 1/255 here only. The
+        BatchNorm ("ncps" extractor) uses batch statistics in train mode, running ones in eval."""
         batch, steps = obs.shape[:2]
         x = obs.reshape(batch * steps, *obs.shape[2:]).permute(0, 3, 1, 2)
-        x = x.to(self.dense.weight.dtype) / 255.0
+        x = x.to(self.head.weight.dtype) / 255.0
         for conv in self.convs:
             x = torch.relu(conv(x))
-        x = x.permute(0, 2, 3, 1).reshape(batch * steps, -1)  # flatten channels-last
-        return torch.relu(self.dense(x)).reshape(batch, steps, -1)
+        if self.dense is not None:
+            x = x.permute(0, 2, 3, 1).reshape(batch * steps, -1)  # flatten channels-last
+            x = torch.relu(self.dense(x))
+        else:
+            x = x.mean((2, 3))  # global average pooling
+        if self.norm is not None:
+            x = self.norm(x)
+        return x.reshape(batch, steps, -1)
 
     def forward(self, obs, hx=None):
         y, h_t = self.cell(self.features(obs), hx)
@@ -58,16 +70,20 @@ class TorchPolicy(nn.Module):
         for k, conv in enumerate(self.convs):
             out[f"conv{k}_kernel"] = (conv.weight, "conv")
             out[f"conv{k}_bias"] = (conv.bias, "same")
-        out["dense_kernel"], out["dense_bias"] = (self.dense.weight, "dense"), (
-            self.dense.bias, "same",
-        )  # fmt: skip
+        if self.dense is not None:
+            out["dense_kernel"] = (self.dense.weight, "dense")
+            out["dense_bias"] = (self.dense.bias, "same")
+        if self.norm is not None:
+            for tensor, key in zip(_norm_tensors(self.norm), NORM_KEYS):
+                out[key] = (tensor, "same")
         for key, tensor in self.cell.canonical().items():
             out[CELL_PREFIX + key] = (tensor, "same")
         out["head_kernel"], out["head_bias"] = (self.head.weight, "dense"), (self.head.bias, "same")
         return out
 
     def export_params(self, grads: bool = False) -> dict[str, np.ndarray]:
-        """Canonical parameters (or their gradients) as float64 numpy arrays."""
+        """Canonical parameters as float64 numpy arrays, or the gradients of the trained ones
+        (state such as BatchNorm's running statistics has none)."""
         convert = {
             "conv": layouts.conv_kernel_from_torch,
             "dense": layouts.dense_kernel_from_torch,
@@ -75,13 +91,23 @@ class TorchPolicy(nn.Module):
         }
         out = {}
         for key, (tensor, kind) in self.canonical_tensors().items():
+            if grads and key in self.spec.state_keys():
+                continue
             value = tensor.grad if grads else tensor
             array = np.zeros(tuple(tensor.shape)) if value is None else value.detach().cpu().numpy()
             out[key] = convert[kind](array.astype(np.float64))
         return out
 
 
-def _assign(parameter: nn.Parameter, value: np.ndarray) -> None:
+NORM_KEYS = ("norm_gamma", "norm_beta", *NORM_STATE)
+
+
+def _norm_tensors(norm: nn.BatchNorm1d) -> tuple[torch.Tensor, ...]:
+    """In NORM_KEYS order: gamma, beta (parameters), running mean and variance (buffers)."""
+    return norm.weight, norm.bias, norm.running_mean, norm.running_var
+
+
+def _assign(parameter: torch.Tensor, value: np.ndarray) -> None:
     with torch.no_grad():
         parameter.copy_(torch.as_tensor(value, dtype=parameter.dtype))
 

@@ -8,6 +8,7 @@ import torch.nn.functional as F
 
 from .. import checkpoint
 from ..atari.loaders import torch_loader
+from ..optimizers import AdamTF
 from .spec import PolicySpec
 from .torch_policy import TorchPolicy
 
@@ -19,7 +20,9 @@ class TorchTrainer:
         if threads:
             torch.set_num_threads(threads)
         self.policy = TorchPolicy(spec, params, impl)
-        self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=lr)
+        # Keras's Adam (eps 1e-7, added to the uncorrected root), so both frameworks take the
+        # same steps from the same weights and batches.
+        self.optimizer = AdamTF(self.policy.parameters(), lr=lr)
 
     def batches(self, directory, split: str, batch_size: int, seed: int, epoch: int):
         shuffle = split == "train"
@@ -51,7 +54,9 @@ class TorchTrainer:
         return float(loss) * count, int(correct), count
 
     def loss_and_grads(self, obs, actions) -> tuple[float, dict[str, np.ndarray]]:
-        """Loss and canonical gradients of one batch (no update): the parity check's view."""
+        """Loss and canonical gradients of one batch (no update): the parity check's view, in
+        training mode (BatchNorm on batch statistics) as TF's."""
+        self.policy.train()
         self.policy.zero_grad(set_to_none=True)
         loss, _ = self._loss(obs, actions)
         loss.backward()

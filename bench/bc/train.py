@@ -82,14 +82,16 @@ def train_bc(
     threads: int | None = None,
     progress_bar: bool = True,
     evaluate: bool = True,
+    extractor: str = "nature",
 ) -> dict:
-    """Train, validate, checkpoint, evaluate; returns the summary it writes."""
+    """Train, validate, checkpoint, evaluate; returns the summary it writes. `extractor`: the
+    conv feature extractor (`bench.bc.spec.EXTRACTORS`: "nature" or ncps's "ncps")."""
     from .evaluate import play
 
     manifest = dataset_manifest(dataset)
     settings = AtariSettings.from_dict(manifest["settings"])
     num_actions = check_actions(manifest, settings, Path(dataset))
-    spec = make_policy_spec(cell, num_actions)
+    spec = make_policy_spec(cell, num_actions, extractor=extractor)
     out = Path(out)
     identity = {"policy": spec.to_config(), "backend": backend, "dataset_game": settings.game}
     params, optimizer_state, history, start = spec.init_params(seed), None, [], 0
@@ -121,6 +123,7 @@ def train_bc(
     summary = {
         **identity,
         "cell": cell,
+        "extractor": extractor,
         "impl": impl,
         "seed": seed,
         "profile": profile.as_dict(),

@@ -48,13 +48,15 @@ def _variant(folder: Path) -> str:
 
 def _identity(folder: Path, summary: dict) -> dict:
     """run, game, cell, backend, impl, seed, profile: from summary.json, else the folder name.
-    A sweep's variant (a run with extra settings) joins the cell's label, "lstm (lr=0.0003)",
-    so variants get curves of their own instead of passing for seeds of one another."""
+    A sweep's variant (a run with extra settings) or another conv extractor joins the cell's
+    label, "lstm (lr=0.0003)", "cfc (ncps conv)", so variants get curves of their own instead
+    of passing for seeds of one another."""
     name = folder.name
     parsed = parse_run_name(name)
     game = summary.get("game") or summary.get("dataset_game")
     cell = summary.get("cell") or parsed.get("cell")
-    variant = _variant(folder)
+    extractor = (summary.get("policy") or {}).get("extractor", "nature")
+    variant = _variant(folder) or ("" if extractor == "nature" else f"{extractor} conv")
     return {
         "run": name,
         "game": game or parsed.get("game"),

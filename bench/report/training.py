@@ -69,12 +69,20 @@ def bc_section(results: Results, derived: dict) -> Section:
                             "bc_runs.csv"))  # fmt: skip
     bench = results.table("bc_bench")
     if not bench.empty and {"cell", "backend"} <= set(bench.columns):
-        blocks.append(Table(display(by_cell(bench), {
+        games = bench["kind"].eq("eval_game") if "kind" in bench else bench["cell"].isna()
+        blocks.append(Table(display(by_cell(bench[~games]), {
             "cell": ("cell", text), "backend": ("backend", text), "impl": ("impl", text),
             "median_ms": ("train step ms", num),
             "timed_samples_per_second": ("samples/s (timed)", num)}),
             "One training step of the trained policy, timed by the BC suite. "
             + run_text(results, "bc"), "bc_bench.csv"))  # fmt: skip
+        if games.any():
+            blocks.append(Table(display(by_cell(bench[games]), {
+                "cell": ("cell", text), "backend": ("backend", text), "impl": ("impl", text),
+                "median_ms": ("game ms", num), "eval_steps_per_second": ("steps/s", num),
+                "eval_truncated": ("games cut at the step cap", text)}),
+                "One closed-loop evaluation game (one env) of the trained policy, timed by the "
+                "BC suite.", "bc_bench.csv"))  # fmt: skip
     return Section("bc", "Behavior cloning", blocks)
 
 

@@ -33,8 +33,8 @@ def _reachable(address: str, option: str = "--address") -> None:
                          "running there (`ray start --head`)?") from None  # fmt: skip
 
 
-def connect(address: str | None) -> bool:
-    """Connect to Ray; True when this call started a local instance (the caller shuts it down).
+def connect(address: str | None) -> None:
+    """Connect to Ray (the caller calls `ray.shutdown()` when done).
 
     Args:
         address: None starts Ray on this machine with all its cores; "auto" joins the cluster
@@ -54,14 +54,13 @@ def connect(address: str | None) -> bool:
         if address is None:
             ray.init(include_dashboard=False, log_to_driver=False,
                      object_store_memory=LOCAL_OBJECT_STORE, configure_logging=False)  # fmt: skip
-            return True
-        ray.init(address=address, log_to_driver=False, configure_logging=False)
+        else:
+            ray.init(address=address, log_to_driver=False, configure_logging=False)
     except ConnectionError as error:
         raise SweepError(
             f"--address {address}: no Ray cluster found ({error}); start one with "
             "`ray start --head`, or leave --address out to run locally"
         ) from None
-    return False
 
 
 def check_feasible(resources: Resources) -> None:

@@ -87,6 +87,8 @@ def run_sweep(
     """
     if max_parallel is not None and max_parallel < 1:
         raise SweepError(f"--max-parallel: expected an integer >= 1, got {max_parallel}")
+    if retries < 0:
+        raise SweepError(f"--retries: expected an integer >= 0, got {retries}")
     per_run: Resources = grid.resources.updated(resources or {})
     threads = per_run.thread_budget
     finished_before, pending = plan(grid, results)
@@ -94,6 +96,7 @@ def run_sweep(
             for run in grid.runs}  # fmt: skip
     outcome = SweepOutcome([], [], [run.name for run in finished_before],
                            store.sweep_folder(results, grid.name) / "sweep.json")  # fmt: skip
+
     def announce() -> None:
         store.write_state(results, grid.name, list(rows.values()))
         echo(f"sweep {grid.name}: {len(grid.runs)} runs, {len(finished_before)} finished "
@@ -103,7 +106,7 @@ def run_sweep(
     if not pending:
         announce()
         return outcome
-    started_here = connect(address)
+    connect(address)
     import ray
 
     try:
@@ -112,8 +115,8 @@ def run_sweep(
         _schedule(pending, grid.name, results, per_run, max_parallel, retries, progress, echo,
                   rows, outcome)  # fmt: skip
     finally:
-        if started_here:
-            ray.shutdown()
+        # Stops a local instance; leaves a cluster, whose tasks of this driver then end too.
+        ray.shutdown()
     return outcome
 
 

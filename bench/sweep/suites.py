@@ -63,12 +63,20 @@ def _validate_a2c(run: Run) -> None:
                    settings=training_settings(run.game), **options)  # fmt: skip
 
 
+def _extractor(value: Any) -> str:
+    from ..bc.spec import EXTRACTORS
+
+    if value not in EXTRACTORS:
+        raise ValueError(f"expected one of {list(EXTRACTORS)}, got {value!r}")
+    return value
+
+
 def _suites() -> dict[str, SweepSuite]:
     from ..a2c.config import PROFILES as A2C_PROFILES
     from ..bc.profiles import PROFILES as BC_PROFILES
 
     return {
-        "bc": SweepSuite("bc", tuple(BC_PROFILES), {"impl": _text}),
+        "bc": SweepSuite("bc", tuple(BC_PROFILES), {"impl": _text, "extractor": _extractor}),
         "a2c": SweepSuite(
             "a2c", tuple(A2C_PROFILES),
             {"impl": _text, "frames": _integer, "num_envs": _integer, "n_steps": _integer,

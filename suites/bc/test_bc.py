@@ -1,5 +1,6 @@
 """Behavior cloning per cell x backend: train to the profile's budget once, then time a
-training step of the trained policy; extra_info holds what the run achieved.
+training step and a closed-loop evaluation game of the trained policy; extra_info holds what
+the run achieved.
 
 The dataset of the profile is generated on first use (data/<game>-<profile>, or under
 $CELLBENCH_DATA); each run trains in results/bc/train/<name> and resumes there when interrupted.
@@ -9,6 +10,7 @@ accuracy and loss, closed-loop return (mean, std, games), epochs, the dataset's 
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -17,38 +19,57 @@ import pytest
 pytest.importorskip("ale_py")
 
 from bench import checkpoint  # noqa: E402
+from bench.atari.settings import AtariSettings  # noqa: E402
+from bench.bc.evaluate import play  # noqa: E402
 from bench.bc.profiles import get_profile  # noqa: E402
+from bench.bc.spec import PolicySpec  # noqa: E402
 from bench.bc.suite import ensure_dataset, run_name  # noqa: E402
 from bench.bc.train import make_trainer, train_bc  # noqa: E402
 
 GAME = "breakout"
-# Every torch run before every TF one (TF's thread pools disturb torch timings once started).
-RUNS = [(cell, backend) for backend in ("torch", "tf") for cell in ("lstm", "gru", "cfc", "ltc")]
+# Every torch run before every TF one (TF's thread pools disturb torch timings once started);
+# per cell x backend, a training step, then an evaluation game.
+KINDS = ("train_step", "eval_game")
+RUNS = [(cell, backend, kind) for backend in ("torch", "tf")
+        for cell in ("lstm", "gru", "cfc", "ltc") for kind in KINDS]  # fmt: skip
 
 
-@pytest.mark.parametrize("cell, backend", RUNS, ids=[f"{c}-{b}" for c, b in RUNS])
-def test_bc_train_step(benchmark, profile, threads, request, cell, backend):
-    pytest.importorskip("torch" if backend == "torch" else "tensorflow")
-    bc_profile = get_profile(profile)
-    dataset = ensure_dataset(GAME, bc_profile)
-    name = run_name(GAME, cell, backend, profile, seed=0)
-    out = Path(request.config.getoption("--results")) / "bc" / "train" / name
-    summary = train_bc(cell, backend, dataset, out, bc_profile, seed=0, resume=True,
-                       threads=threads, progress_bar=False)  # fmt: skip
-    params, _, _ = checkpoint.load(out / checkpoint.NAME)
-    trainer = make_trainer(backend, _spec_of(summary), params, bc_profile.lr, None, threads)
-    obs, actions = next(iter(trainer.batches(dataset, "train", bc_profile.batch_size, 0, 0)))
-    trainer.train_step(obs, actions)  # warm-up (tracing, allocation)
-    benchmark.group = f"bc train step {GAME} B={bc_profile.batch_size} T=32"
-    final, played, manifest = (
-        summary["final"],
-        summary["closed_loop"],
-        summary["dataset"]["manifest"],
-    )
-    benchmark.extra_info.update(
+@dataclasses.dataclass
+class TrainedRun:
+    summary: dict
+    trainer: object  # the backend's trainer, holding the trained weights
+    dataset: Path
+    profile: object  # BCProfile
+
+
+_TRAINED: dict[tuple[str, str], TrainedRun] = {}
+
+
+def trained_run(cell: str, backend: str, profile: str, threads: int, request) -> TrainedRun:
+    """The cell x backend run trained to the profile's budget (once per session; a finished
+    run in results/ is reused, an interrupted one resumed), with a trainer holding its weights."""
+    if (cell, backend) not in _TRAINED:
+        pytest.importorskip("torch" if backend == "torch" else "tensorflow")
+        bc_profile = get_profile(profile)
+        dataset = ensure_dataset(GAME, bc_profile)
+        name = run_name(GAME, cell, backend, profile, seed=0)
+        out = Path(request.config.getoption("--results")) / "bc" / "train" / name
+        summary = train_bc(cell, backend, dataset, out, bc_profile, seed=0, resume=True,
+                           threads=threads, progress_bar=False)  # fmt: skip
+        params, _, _ = checkpoint.load(out / checkpoint.NAME)
+        spec = PolicySpec.from_config(summary["policy"])
+        trainer = make_trainer(backend, spec, params, bc_profile.lr, None, threads)
+        _TRAINED[cell, backend] = TrainedRun(summary, trainer, dataset, bc_profile)
+    return _TRAINED[cell, backend]
+
+
+def _run_info(run: TrainedRun, cell: str, backend: str, profile: str, threads: int) -> dict:
+    final, played = run.summary["final"], run.summary["closed_loop"]
+    manifest = run.summary["dataset"]["manifest"]
+    return dict(
         cell=cell,
         backend=backend,
-        impl=summary["impl"],
+        impl=run.summary["impl"],
         threads=threads,
         profile=profile,
         epochs=final["epoch"],
@@ -62,6 +83,21 @@ def test_bc_train_step(benchmark, profile, threads, request, cell, backend):
         dataset={"counts": manifest["counts"], "seed": manifest["seed"],
                  "expert_mean": manifest["expert_returns"]["mean"]},
     )  # fmt: skip
+
+
+@pytest.mark.parametrize("cell, backend, kind", RUNS, ids=[f"{c}-{b}-{k}" for c, b, k in RUNS])
+def test_bc(benchmark, profile, threads, request, cell, backend, kind):
+    run = trained_run(cell, backend, profile, threads, request)
+    benchmark.extra_info.update(_run_info(run, cell, backend, profile, threads), kind=kind)
+    (time_train_step if kind == "train_step" else time_eval_game)(benchmark, run, profile)
+
+
+def time_train_step(benchmark, run: TrainedRun, profile: str) -> None:
+    """One Adam step of the trained policy on a training batch."""
+    trainer, bc_profile = run.trainer, run.profile
+    obs, actions = next(iter(trainer.batches(run.dataset, "train", bc_profile.batch_size, 0, 0)))
+    trainer.train_step(obs, actions)  # warm-up (tracing, allocation)
+    benchmark.group = f"bc train step {GAME} B={bc_profile.batch_size} T=32"
     rounds = {"smoke": 2, "quick": 5, "full": 10}[profile]
     benchmark.pedantic(trainer.train_step, args=(obs, actions), rounds=rounds, iterations=1)
     benchmark.extra_info["timed_samples_per_second"] = (
@@ -69,7 +105,25 @@ def test_bc_train_step(benchmark, profile, threads, request, cell, backend):
     )
 
 
-def _spec_of(summary):
-    from bench.bc.spec import PolicySpec
+def time_eval_game(benchmark, run: TrainedRun, profile: str) -> None:
+    """One closed-loop game of the trained policy (one env, greedy actions, the state carried),
+    to game over or the profile's step cap: what evaluating a policy costs per game."""
+    settings = AtariSettings.from_dict(run.summary["dataset"]["manifest"]["settings"])
+    cap = run.profile.eval_max_steps
+    play(run.trainer, settings, 1, seed=0, max_steps=8)  # warm-up (tracing of batch 1)
+    games = []
 
-    return PolicySpec.from_config(summary["policy"])
+    def one_game():
+        games.append(play(run.trainer, settings, 1, seed=len(games) + 2000, max_steps=cap))
+
+    benchmark.group = f"bc evaluation game {GAME} (1 env, at most {cap} steps)"
+    rounds = {"smoke": 2, "quick": 2, "full": 3}[profile]
+    benchmark.pedantic(one_game, rounds=rounds, iterations=1)
+    steps = sum(game["steps"] for game in games)
+    seconds = sum(benchmark.stats.stats.data)
+    benchmark.extra_info.update(
+        eval_returns=[game["mean"] for game in games],
+        eval_steps=[game["steps"] for game in games],
+        eval_truncated=sum(game["truncated"] for game in games),
+        eval_steps_per_second=steps / seconds,
+    )

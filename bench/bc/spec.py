@@ -42,9 +42,17 @@ EXTRACTORS = {
     "ncps": {"convs": ((64, 5, 2), (128, 5, 2), (128, 5, 2), (256, 5, 2)), "padding": 2,
              "dense": None, "norm": True},
 }  # fmt: skip
-#: The BatchNorm's running statistics: canonical state that training updates but never trains.
-NORM_STATE = ("norm_mean", "norm_var")
+#: The BatchNorm's canonical keys and initial values (torch's); its running statistics are
+#: state that training updates but never trains.
+NORM_INIT = {"norm_gamma": 1.0, "norm_beta": 0.0, "norm_mean": 0.0, "norm_var": 1.0}
+NORM_KEYS, NORM_STATE = tuple(NORM_INIT), ("norm_mean", "norm_var")
 NORM_EPS, NORM_MOMENTUM = 1e-5, 0.1  # torch's convention: new = (1 - m) old + m batch
+
+
+def extractor_features(extractor: str) -> int:
+    """The width of an extractor's output: its dense layer's, else its last conv's filters."""
+    settings = EXTRACTORS[extractor]
+    return settings["dense"] or settings["convs"][-1][0]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,7 +104,7 @@ class PolicySpec:
 
     @property
     def features(self) -> int:
-        return self.dense or self.convs[-1][0]
+        return extractor_features(self.extractor)
 
     def state_keys(self) -> tuple[str, ...]:
         """Canonical keys that are state (BatchNorm running statistics), not trained."""
@@ -120,7 +128,7 @@ class PolicySpec:
             shapes["dense_kernel"] = (int(np.prod(self.conv_output_shape())), self.dense)
             shapes["dense_bias"] = (self.dense,)
         if self.norm:
-            for key in ("norm_gamma", "norm_beta", *NORM_STATE):
+            for key in NORM_KEYS:
                 shapes[key] = (self.features,)
         for key, shape in self.cell.param_shapes().items():
             shapes[CELL_PREFIX + key] = shape
@@ -135,13 +143,12 @@ class PolicySpec:
         rng = np.random.default_rng([seed, 31])
         cell_params = self.cell.init_params(seed)
         params = {}
-        norm_init = {"norm_gamma": 1.0, "norm_beta": 0.0, "norm_mean": 0.0, "norm_var": 1.0}
         for key, shape in self.param_shapes().items():
             if key.startswith(CELL_PREFIX):
                 params[key] = cell_params[key[len(CELL_PREFIX) :]]
                 continue
-            if key in norm_init:
-                params[key] = np.full(shape, norm_init[key])
+            if key in NORM_INIT:
+                params[key] = np.full(shape, NORM_INIT[key])
                 continue
             kernel_shape = self.param_shapes()[key.replace("_bias", "_kernel")]
             fan_in = int(np.prod(kernel_shape[:-1]))
@@ -182,8 +189,7 @@ def make_policy_spec(
     after the `extractor` (a key of EXTRACTORS)."""
     if extractor not in EXTRACTORS:
         raise ValueError(f"extractor: expected one of {list(EXTRACTORS)}, got {extractor!r}")
-    settings = EXTRACTORS[extractor]
-    features = settings["dense"] or settings["convs"][-1][0]
+    features = extractor_features(extractor)
     default_units = {"ltc": 32}.get(cell, 64)
     return PolicySpec(
         cells.get_spec(cell, features, units or default_units, **hparams), num_actions, extractor

@@ -8,7 +8,7 @@ import tensorflow as tf
 
 import cells.tf as cells_tf
 
-from .spec import CELL_PREFIX, NORM_EPS, NORM_MOMENTUM, NORM_STATE, OBS_SHAPE, PolicySpec
+from .spec import CELL_PREFIX, NORM_EPS, NORM_KEYS, NORM_MOMENTUM, OBS_SHAPE, PolicySpec
 
 
 class TFPolicy(keras.Model):
@@ -75,7 +75,7 @@ class TFPolicy(keras.Model):
         if self.dense is not None:
             out["dense_kernel"], out["dense_bias"] = self.dense.kernel, self.dense.bias
         if self.norm is not None:
-            out.update(zip(("norm_gamma", "norm_beta", *NORM_STATE), self.norm.canonical()))
+            out.update(zip(NORM_KEYS, self.norm.canonical()))
         for key, variable in self.cell.canonical().items():
             out[CELL_PREFIX + key] = variable
         out["head_kernel"], out["head_bias"] = self.head.kernel, self.head.bias

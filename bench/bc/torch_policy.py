@@ -9,7 +9,7 @@ from torch import nn
 import cells.torch as cells_torch
 
 from . import layouts
-from .spec import CELL_PREFIX, NORM_EPS, NORM_MOMENTUM, NORM_STATE, PolicySpec
+from .spec import CELL_PREFIX, NORM_EPS, NORM_KEYS, NORM_MOMENTUM, PolicySpec
 
 
 class TorchPolicy(nn.Module):
@@ -97,9 +97,6 @@ class TorchPolicy(nn.Module):
             array = np.zeros(tuple(tensor.shape)) if value is None else value.detach().cpu().numpy()
             out[key] = convert[kind](array.astype(np.float64))
         return out
-
-
-NORM_KEYS = ("norm_gamma", "norm_beta", *NORM_STATE)
 
 
 def _norm_tensors(norm: nn.BatchNorm1d) -> tuple[torch.Tensor, ...]:

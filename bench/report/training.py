@@ -69,7 +69,8 @@ def bc_section(results: Results, derived: dict) -> Section:
                             "bc_runs.csv"))  # fmt: skip
     bench = results.table("bc_bench")
     if not bench.empty and {"cell", "backend"} <= set(bench.columns):
-        games = bench["kind"].eq("eval_game") if "kind" in bench else bench["cell"].isna()
+        # Suite runs before the evaluation game was timed have no "kind": all training steps.
+        games = bench["kind"].eq("eval_game") if "kind" in bench else pd.Series(False, bench.index)
         blocks.append(Table(display(by_cell(bench[~games]), {
             "cell": ("cell", text), "backend": ("backend", text), "impl": ("impl", text),
             "median_ms": ("train step ms", num),

@@ -70,10 +70,9 @@ def _dry_run(grid, results: Path, resources: dict | None) -> int:
 
     threads = grid.resources.updated(resources or {}).thread_budget
     for run in grid.runs:
-        folder = store.run_folder(results, run)
-        state = ("finished" if store.is_finished(results, run)
-                 else "in the way" if store.conflict(results, run) else "to run")  # fmt: skip
-        print(f"{state:10s} {run.hash[:8]} {store.user_command(run, threads, folder)}")
+        state, _ = store.run_state(results, run)
+        command = store.user_command(run, threads, store.run_folder(results, run))
+        print(f"{state:10s} {run.hash[:8]} {command}")
     print(f"{len(grid.runs)} runs in {grid.path}")
     return 0
 

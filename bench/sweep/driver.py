@@ -55,15 +55,16 @@ def _error_line(result: dict) -> str:
 
 def plan(grid: Grid, results: Path) -> tuple[list[Run], list[Run]]:
     """(finished earlier, still to run); a run folder in the way raises SweepError."""
-    blocked = [why for why in (store.conflict(results, run) for run in grid.runs) if why]
+    states = {run: store.run_state(results, run) for run in grid.runs}
+    blocked = [why for state, why in states.values() if state == store.IN_THE_WAY]
     if blocked:
         raise SweepError(
             f"{len(blocked)} run folder(s) of this grid already exist and were not written by "
             "it; a sweep never overwrites them. Move them away or pass another --results:\n  "
             + "\n  ".join(blocked)
         )
-    finished = [run for run in grid.runs if store.is_finished(results, run)]
-    return finished, [run for run in grid.runs if run not in finished]
+    finished = [run for run, (state, _) in states.items() if state == store.FINISHED]
+    return finished, [run for run, (state, _) in states.items() if state == store.TO_RUN]
 
 
 def run_sweep(

@@ -48,25 +48,36 @@ def read_record(folder: Path) -> dict | None:
     return record if isinstance(record, dict) else None
 
 
-def is_finished(results: Path, run: Run) -> bool:
-    """True when the run's folder holds this very run (same hash), finished."""
+FINISHED, TO_RUN, IN_THE_WAY = "finished", "to run", "in the way"
+
+
+def run_state(results: Path, run: Run) -> tuple[str, str | None]:
+    """(FINISHED | TO_RUN | IN_THE_WAY, why it is in the way), reading run.json once.
+
+    Finished: the run's folder holds this very run (same hash), finished. In the way: a folder
+    of that name that a sweep did not write (a hand-run or suite run) or that holds another
+    configuration; a sweep never overwrites one."""
     folder = run_folder(results, run)
+    if not folder.exists():
+        return TO_RUN, None
     record = read_record(folder)
-    return bool(record and record.get("hash") == run.hash and record.get("status") == "ok"
-                and (folder / "summary.json").is_file())  # fmt: skip
+    if record is None:
+        return IN_THE_WAY, f"{folder}: written by another command (no run.json)"
+    if record.get("hash") != run.hash:
+        other = str(record.get("hash"))[:8]
+        return IN_THE_WAY, f"{folder}: holds another configuration (hash {other})"
+    if record.get("status") == "ok" and (folder / "summary.json").is_file():
+        return FINISHED, None
+    return IN_THE_WAY, f"{folder}: holds this run, unfinished (no summary.json)"
+
+
+def is_finished(results: Path, run: Run) -> bool:
+    return run_state(results, run)[0] == FINISHED
 
 
 def conflict(results: Path, run: Run) -> str | None:
-    """Why the run's folder is in its way, or None: a folder a sweep did not write (a hand-run
-    or suite run of the same name) or holding another configuration. A sweep never
-    overwrites one."""
-    folder = run_folder(results, run)
-    if not folder.exists() or is_finished(results, run):
-        return None
-    record = read_record(folder)
-    if record is None:
-        return f"{folder}: written by another command (no run.json)"
-    return f"{folder}: holds another configuration (hash {str(record.get('hash'))[:8]})"
+    """Why the run's folder is in its way, or None (see `run_state`)."""
+    return run_state(results, run)[1]
 
 
 def _now() -> str:

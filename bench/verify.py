@@ -89,6 +89,7 @@ IMPLEMENTATIONS: tuple[tuple[str, str], ...] = (
     ("torch", "eager"),
     ("torch", "fused"),
     ("torch", "compile"),
+    ("torch", "cpp"),
     ("torch", "native"),
     ("torch", "triton"),
     ("tf", "graph"),
@@ -162,7 +163,12 @@ def expected(case: Case, sizes: Sizes, seed: int):
 
 
 def missing_module(backend: str, impl: str) -> str | None:
-    """Why `impl` cannot be built here for want of an optional module (None when it can)."""
+    """Why `impl` cannot be built here for want of an optional module, or of the C++ compiler
+    the `cpp` kernels are built with (None when it can)."""
+    if (backend, impl) == ("torch", "cpp"):
+        from cells.torch import cpp_build
+
+        return cpp_build.unavailable()
     if (backend, impl) not in OPTIONAL_MODULES:
         return None
     name, extra = OPTIONAL_MODULES[backend, impl]

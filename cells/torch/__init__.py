@@ -6,8 +6,9 @@
 
 Implementations (`IMPLEMENTATIONS.names()`): "eager" (every cell, the readable baseline),
 "fused" (CfC and LTC restructured for speed, hand BPTT for CfC), "compile" (torch.compile of
-one step, every cell), "native" (nn.LSTM/nn.GRU), "triton" (CfC/LTC step kernels, GPU,
-forward only). Each declares what it supports; `build` says why when it cannot run a spec.
+one step, every cell), "cpp" (LTC's whole recurrence in C++, CPU), "native" (nn.LSTM/nn.GRU),
+"triton" (CfC/LTC step kernels, GPU, forward only). Each declares what it supports; `build`
+says why when it cannot run a spec.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from .. import CELL_NAMES
 from ..registry import Implementation, Registry
 from .base import CellModule, value_and_grads
 from .compiled import CompiledCell
+from .cpp import CppCell
+from .cpp import limits as cpp_limits
 from .eager import EagerCell
 from .fused import FusedCell
 from .fused import limits as fused_limits
@@ -45,6 +48,15 @@ IMPLEMENTATIONS.register(
 )
 IMPLEMENTATIONS.register(
     Implementation("compile", CELL_NAMES, CompiledCell, "torch.compile of one step (Inductor)")
+)
+IMPLEMENTATIONS.register(
+    Implementation(
+        "cpp",
+        ("ltc",),
+        CppCell,
+        "whole-sequence C++ kernel with hand BPTT (LTC; CPU; compiled on first use)",
+        limits=cpp_limits,
+    )
 )
 IMPLEMENTATIONS.register(
     Implementation("native", ("lstm", "gru"), NativeCell, "torch.nn.LSTM / nn.GRU (oneDNN, cuDNN)")

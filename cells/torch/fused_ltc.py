@@ -28,9 +28,10 @@ from ..ltc import LTCSpec
 _SENSORY_ELEMENTS = 1 << 22
 
 
-def limits(spec: LTCSpec) -> str | None:
+def limits(spec: LTCSpec, impl: str = "fused") -> str | None:
+    """Why this unfold loop (in `impl`, which reuses it) cannot run `spec`, or None."""
     if spec.mixed_memory:
-        return "fused: mixed_memory is not supported; use impl='eager' (or 'compile')"
+        return f"{impl}: mixed_memory is not supported; use impl='eager' (or 'compile')"
     return None
 
 
@@ -56,10 +57,11 @@ def sensory_sums(x, w, sigma, mu, erev, max_elements=None):
     return torch.cat([n for n, _ in parts]), torch.cat([d for _, d in parts])
 
 
-def sensory(spec: LTCSpec, p: dict, x):
-    """Mapped inputs x (N, I) -> sensory (numerator, denominator), each (N, H), in chunks."""
+def sensory(spec: LTCSpec, p: dict, x, sums=sensory_sums):
+    """Mapped inputs x (N, I) -> sensory (numerator, denominator), each (N, H), by `sums`
+    (`sensory_sums`, or the `cpp` impl's kernel, which takes the same arguments)."""
     w = _positive(spec, p["sensory_w"]) * p["sensory_sparsity_mask"]
-    return sensory_sums(x, w, p["sensory_sigma"], p["sensory_mu"], p["sensory_erev"])
+    return sums(x, w, p["sensory_sigma"], p["sensory_mu"], p["sensory_erev"])
 
 
 def unfold(v, cm_t, offset_num, offset_den, sigma, sigma_mu, w_erev, w, unfolds: int):
@@ -74,17 +76,19 @@ def unfold(v, cm_t, offset_num, offset_den, sigma, sigma_mu, w_erev, w, unfolds:
     return v
 
 
-def run(spec: LTCSpec, p: dict, x, v0, ts, unfold_fn=unfold):
-    """x (B, T, I), v0 (B, H), ts (B, T, 1) or None (unit steps) -> (y (B, T, motor), v_T).
+def recurrence_terms(spec: LTCSpec, p: dict, x, ts, sensory_sums=sensory_sums):
+    """Everything the unfold loop reads, computed once per call.
 
-    `unfold_fn` is `unfold` or a compiled version of it (the `compile` impl).
+    x (B, T, I), ts (B, T, 1) or None (unit steps) -> (cm_t, offset_num, offset_den), each
+    (B, T, H) (see `unfold`), and the recurrent synapses (sigma, sigma_mu, w_erev, w), each
+    (H, H) [pre, post], w constrained and masked.
     """
     batch, steps, inputs = x.shape
     if spec.input_mapping in ("affine", "linear"):
         x = x * p["input_w"]
     if spec.input_mapping == "affine":
         x = x + p["input_b"]
-    sens_num, sens_den = sensory(spec, p, x.reshape(batch * steps, inputs))
+    sens_num, sens_den = sensory(spec, p, x.reshape(batch * steps, inputs), sensory_sums)
     units = sens_num.shape[-1]
     sens_num = sens_num.view(batch, steps, units)
     sens_den = sens_den.view(batch, steps, units)
@@ -94,26 +98,30 @@ def run(spec: LTCSpec, p: dict, x, v0, ts, unfold_fn=unfold):
     offset_num = gleak * p["vleak"] + sens_num
     offset_den = cm_t + gleak + spec.epsilon + sens_den
     sigma = p["sigma"]
-    sigma_mu = sigma * p["mu"]
     w = _positive(spec, p["w"]) * p["sparsity_mask"]
-    w_erev = w * p["erev"]
-    v, states = v0, []
-    for t in range(steps):
-        v = unfold_fn(
-            v,
-            cm_t[:, t],
-            offset_num[:, t],
-            offset_den[:, t],
-            sigma,
-            sigma_mu,
-            w_erev,
-            w,
-            spec.ode_unfolds,
-        )
-        states.append(v)
-    y = torch.stack(states, dim=1)[..., : spec.output_size]
+    return (cm_t, offset_num, offset_den), (sigma, sigma * p["mu"], w * p["erev"], w)
+
+
+def readout(spec: LTCSpec, p: dict, states):
+    """Potentials after each step (B, T, H) -> outputs (B, T, motor)."""
+    y = states[..., : spec.output_size]
     if spec.output_mapping in ("affine", "linear"):
         y = y * p["output_w"]
     if spec.output_mapping == "affine":
         y = y + p["output_b"]
-    return y, v
+    return y
+
+
+def run(spec: LTCSpec, p: dict, x, v0, ts, unfold_fn=unfold):
+    """x (B, T, I), v0 (B, H), ts (B, T, 1) or None (unit steps) -> (y (B, T, motor), v_T).
+
+    `unfold_fn` is `unfold` or a compiled version of it (the `compile` impl).
+    """
+    (cm_t, offset_num, offset_den), synapses = recurrence_terms(spec, p, x, ts)
+    v, states = v0, []
+    for t in range(x.shape[1]):
+        v = unfold_fn(
+            v, cm_t[:, t], offset_num[:, t], offset_den[:, t], *synapses, spec.ode_unfolds
+        )
+        states.append(v)
+    return readout(spec, p, torch.stack(states, dim=1)), v

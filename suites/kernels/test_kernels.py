@@ -24,6 +24,7 @@ IMPLS = (
     ("torch", "eager"),
     ("torch", "fused"),
     ("torch", "compile"),
+    ("torch", "cpp"),
     ("torch", "triton"),
     ("ncps", "torch"),
     ("tf", "native"),

@@ -1,0 +1,149 @@
+"""The `cpp` LTC: the whole recurrence (every step, every unfold) in one C++ call, forward and
+backward, on CPU.
+
+Everything around the recurrence is `fused_ltc`'s torch code: the input mapping, the sensory
+synapses for all steps at once, softplus, masks and the per-step offsets
+(`fused_ltc.recurrence_terms`), and the output mapping. Only the loop over steps and unfolds
+moves to C++ (`csrc/ltc_sequence.cpp`), because that is where the time goes: a (B, H, H)
+sigmoid per unfold, which in torch costs a memory round trip per operation and a dispatch per
+operation, and which C++ computes in one vectorised pass with the sums kept in registers.
+
+The backward pass is hand-written BPTT through every unfold (the C++ file states the formulas).
+The forward pass records the potential entering each unfold and the reciprocal of its
+denominator, (B, T, K, H) each; the synapse activations are recomputed in the backward pass.
+Gradients reach the canonical parameters through torch's autograd of the surrounding code.
+
+Supports what `fused` supports (every wiring, mapping and unfold count; not mixed memory), on
+CPU, in float32 and float64. Threads: torch.get_num_threads(), over blocks of the batch.
+"""
+
+from __future__ import annotations
+
+import ctypes
+
+import torch
+from torch.autograd.function import once_differentiable
+
+from . import cpp_build, fused_ltc
+
+_SUFFIX = {torch.float32: "f32", torch.float64: "f64"}
+
+
+#: entry point -> (int64 sizes, pointers) before the trailing thread count.
+_SIGNATURES = {
+    "synapses_forward": (3, 7),
+    "synapses_backward": (3, 12),
+    "ltc_forward": (4, 11),
+    "ltc_backward": (4, 20),
+}
+
+
+def _entry(name: str, dtype: torch.dtype):
+    """The C entry point cb_<name>_<f32|f64>, with its argument types declared."""
+    function = getattr(cpp_build.load("ltc_sequence"), f"cb_{name}_{_SUFFIX[dtype]}")
+    sizes, pointers = _SIGNATURES[name]
+    function.argtypes = [ctypes.c_int64] * sizes + [ctypes.c_void_p] * pointers + [ctypes.c_int]
+    function.restype = None
+    return function
+
+
+def _address(tensor):
+    return None if tensor is None else tensor.data_ptr()
+
+
+class _SensorySums(torch.autograd.Function):
+    """x (N, I), (sigma, sigma_mu, w_erev, w) (I, H) -> (numerator, denominator) (N, H)."""
+
+    @staticmethod
+    def forward(ctx, x, sigma, sigma_mu, w_erev, w):
+        rows, inputs = x.shape
+        units = w.shape[1]
+        num, den = x.new_empty(rows, units), x.new_empty(rows, units)
+        operands = (x, sigma, sigma_mu, w_erev, w)
+        threads = torch.get_num_threads()
+        _entry("synapses_forward", x.dtype)(
+            rows, inputs, units, *map(_address, (*operands, num, den)), threads
+        )
+        ctx.save_for_backward(*operands)
+        ctx.threads = threads
+        return num, den
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_num, grad_den):
+        operands = ctx.saved_tensors
+        x, w = operands[0], operands[-1]
+        grads = [torch.empty_like(t) for t in operands]
+        incoming = (grad_num.contiguous(), grad_den.contiguous())  # zeros when unused
+        _entry("synapses_backward", x.dtype)(
+            x.shape[0],
+            x.shape[1],
+            w.shape[1],
+            *map(_address, (*operands, *incoming, *grads)),
+            ctx.threads,
+        )
+        return tuple(grads)
+
+
+def sensory_sums(x, w, sigma, mu, erev):
+    """`fused_ltc.sensory_sums` in one C++ pass: x (N, I), w (I, H) constrained and masked,
+    sigma, mu, erev (I, H) -> (numerator, denominator), each (N, H)."""
+    operands = (x, sigma, sigma * mu, w * erev, w)
+    return _SensorySums.apply(*(t.contiguous() for t in operands))
+
+
+class _Sequence(torch.autograd.Function):
+    """(cm_t, offset_num, offset_den) (B, T, H), v0 (B, H), (sigma, sigma_mu, w_erev, w) (H, H)
+    -> the potential after every step, (B, T, H)."""
+
+    @staticmethod
+    def forward(ctx, cm_t, offset_num, offset_den, v0, sigma, sigma_mu, w_erev, w, unfolds):
+        batch, steps, units = offset_num.shape
+        states = offset_num.new_empty(batch, steps, units)
+        keep = any(ctx.needs_input_grad[:8])  # record the trace only if backward will run
+        trace = (
+            tuple(offset_num.new_empty(batch, steps, unfolds, units) for _ in range(2))
+            if keep
+            else (None, None)
+        )
+        inputs = (cm_t, offset_num, offset_den, v0, sigma, sigma_mu, w_erev, w)
+        threads = torch.get_num_threads()
+        _entry("ltc_forward", states.dtype)(
+            batch, steps, units, unfolds, *map(_address, (*inputs, states, *trace)), threads
+        )
+        if keep:
+            ctx.save_for_backward(*inputs, states)
+            ctx.trace, ctx.unfolds, ctx.threads = trace, unfolds, threads
+        return states
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_states):
+        inputs = ctx.saved_tensors[:8]
+        states = ctx.saved_tensors[8]
+        batch, steps, units = states.shape
+        grads = [torch.empty_like(t) for t in inputs]
+        _entry("ltc_backward", states.dtype)(
+            batch,
+            steps,
+            units,
+            ctx.unfolds,
+            *map(_address, (*inputs, states, *ctx.trace, grad_states.contiguous(), *grads)),
+            ctx.threads,
+        )
+        ctx.trace = None
+        return (*grads, None)
+
+
+def run(spec, p: dict, x, v0, ts):
+    """x (B, T, I), v0 (B, H), ts (B, T, 1) or None (unit steps) -> (y (B, T, motor), v_T)."""
+    if x.device.type != "cpu":
+        raise NotImplementedError(
+            f"cpp: runs on CPU only, got a tensor on {x.device}; use impl='fused' or 'triton'"
+        )
+    if x.dtype not in _SUFFIX:
+        raise NotImplementedError(f"cpp: float32 or float64 only, got {x.dtype}")
+    terms, synapses = fused_ltc.recurrence_terms(spec, p, x, ts, sensory_sums)
+    arguments = [t.contiguous() for t in (*terms, v0, *synapses)]
+    states = _Sequence.apply(*arguments, spec.ode_unfolds)
+    return fused_ltc.readout(spec, p, states), states[:, -1]

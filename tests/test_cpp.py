@@ -1,0 +1,138 @@
+"""The `cpp` implementation beyond the reference checks of test_parity: its build cache, its
+errors, agreement with `fused` at sizes the parity cases do not reach (many inputs, threads,
+sparse wiring, saturated synapses), and NaN propagation."""
+
+import os
+
+import numpy as np
+import pytest
+
+import cells
+from cells.wiring import AutoNCP
+
+torch = pytest.importorskip("torch")
+import cells.torch as ct  # noqa: E402
+from cells.torch import cpp_build  # noqa: E402
+
+pytestmark = pytest.mark.skipif(
+    cpp_build.unavailable() is not None, reason=str(cpp_build.unavailable())
+)
+
+
+def _run(impl, spec, params, x, ts=None, threads=2, dtype=torch.float32):
+    """(y, v_T, gradients of sum(y * weights) by canonical name and 'x')."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        module = ct.build(spec, params, impl, dtype=dtype)
+        xt = torch.tensor(x, dtype=dtype, requires_grad=True)
+        tt = None if ts is None else torch.tensor(ts, dtype=dtype)
+        y, v = module(xt, None, tt)
+        weights = torch.linspace(-1, 1, y.numel(), dtype=dtype).reshape(y.shape)
+        loss = (y * weights).sum() + v.square().sum()
+        names = list(module.canonical())
+        grads = torch.autograd.grad(loss, [xt, *module.canonical().values()], allow_unused=True)
+        as_numpy = {
+            n: np.zeros(1) if g is None else g.numpy() for n, g in zip(["x", *names], grads)
+        }
+        return y.detach().numpy(), v.detach().numpy(), as_numpy
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _relative(a, b):
+    return np.abs(a - b).max() / max(np.abs(b).max(), 1e-12)
+
+
+@pytest.mark.parametrize(
+    "spec, with_ts",
+    [
+        (cells.get_spec("ltc", 48, 32), False),
+        (cells.get_spec("ltc", 20, AutoNCP(24, 4), ode_unfolds=3), True),
+    ],
+    ids=["fully-connected-unit-steps", "ncp-wiring-timespans"],
+)
+def test_matches_fused_in_float32(spec, with_ts):
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((5, 9, spec.input_size))
+    ts = rng.uniform(0.5, 2.0, (5, 9)) if with_ts else None
+    params = spec.random_params(2)
+    y, v, grads = _run("cpp", spec, params, x, ts)
+    y_ref, v_ref, grads_ref = _run("fused", spec, params, x, ts)
+    assert _relative(y, y_ref) < 1e-5 and _relative(v, v_ref) < 1e-5
+    for name, reference in grads_ref.items():
+        assert _relative(grads[name], reference) < 1e-4, name
+
+
+def test_threads_split_rows_without_changing_outputs():
+    """Rows are independent: one or three threads give the same outputs bit for bit; only the
+    order in which weight gradients are summed differs."""
+    spec = cells.get_spec("ltc", 16, 12)
+    x = np.random.default_rng(0).standard_normal((7, 5, 16))
+    params = spec.random_params(0)
+    one = _run("cpp", spec, params, x, threads=1)
+    three = _run("cpp", spec, params, x, threads=3)
+    np.testing.assert_array_equal(one[0], three[0])
+    np.testing.assert_array_equal(one[2]["x"], three[2]["x"])
+    for name in one[2]:
+        assert _relative(three[2][name], one[2][name]) < 1e-5, name
+
+
+def test_saturated_synapses_match_fused():
+    """Inputs of +-1e4 drive every sensory sigmoid to 0 or 1 (the exp's clamped range)."""
+    spec = cells.get_spec("ltc", 6, 8)
+    x = np.random.default_rng(1).choice([-1e4, 1e4], size=(3, 4, 6))
+    params = spec.random_params(5)
+    y, v, grads = _run("cpp", spec, params, x)
+    y_ref, v_ref, grads_ref = _run("fused", spec, params, x)
+    assert np.isfinite(y).all()
+    assert _relative(y, y_ref) < 1e-5
+    assert _relative(grads["w"], grads_ref["w"]) < 1e-4
+
+
+def test_nan_input_propagates():
+    spec = cells.get_spec("ltc", 4, 6)
+    x = np.zeros((2, 3, 4))
+    x[1, 1, 2] = np.nan
+    module = ct.build(spec, spec.random_params(0), "cpp", dtype=torch.float32)
+    with torch.no_grad():
+        y, _ = module(torch.tensor(x, dtype=torch.float32))
+    assert np.isfinite(y[0].numpy()).all()
+    assert np.isnan(y[1, 1:].numpy()).all()
+
+
+def test_refuses_what_it_does_not_compute():
+    with pytest.raises(NotImplementedError, match="cpp: mixed_memory"):
+        ct.build(cells.get_spec("ltc", 3, 4, mixed_memory=True), impl="cpp")
+    with pytest.raises(NotImplementedError, match="impl 'cpp' computes"):
+        ct.build(cells.get_spec("cfc", 3, 4), impl="cpp")
+    module = ct.build(cells.get_spec("ltc", 3, 4), impl="cpp", dtype=torch.float16)
+    with pytest.raises(NotImplementedError, match="float32 or float64 only"):
+        module(torch.zeros(1, 2, 3, dtype=torch.float16))
+
+
+def test_missing_compiler_is_named(monkeypatch):
+    monkeypatch.setenv("CXX", "no-such-compiler-anywhere")
+    assert "no-such-compiler-anywhere" in cpp_build.unavailable()
+    with pytest.raises(NotImplementedError, match="needs a C\\+\\+ compiler"):
+        ct.build(cells.get_spec("ltc", 3, 4), impl="cpp")
+
+
+def test_failing_compiler_is_reported(monkeypatch, tmp_path):
+    monkeypatch.setenv("CXX", "false")
+    monkeypatch.setenv("CELLBENCH_KERNEL_CACHE", str(tmp_path))
+    with pytest.raises(cpp_build.BuildError, match="compiling ltc_sequence.cpp failed"):
+        cpp_build.build("ltc_sequence")
+    assert list(tmp_path.iterdir()) == []  # no partial library left behind
+
+
+def test_build_is_cached_per_source_and_cpu(monkeypatch, tmp_path):
+    monkeypatch.setenv("CELLBENCH_KERNEL_CACHE", str(tmp_path))
+    first = cpp_build.build("ltc_sequence")
+    assert first.parent == tmp_path and first.stat().st_size > 0
+    stamp = first.stat().st_mtime_ns
+    assert cpp_build.build("ltc_sequence") == first and first.stat().st_mtime_ns == stamp
+    assert [p.name for p in tmp_path.iterdir()] == [first.name]  # no temporary files
+    monkeypatch.setattr(cpp_build, "_cpu_identity", lambda: "another CPU")
+    assert cpp_build.library_path("ltc_sequence") != first
+    assert os.access(first, os.R_OK)

@@ -29,7 +29,7 @@
 #include <bit>
 #include <cmath>
 #include <cstdint>
-#include <thread>
+#include <omp.h>
 #include <vector>
 
 namespace {
@@ -38,7 +38,8 @@ namespace {
 // polynomial, 2^n built in the exponent bits; about 1 ulp), so loops calling it vectorise
 // without -ffast-math. The clamp keeps 2^n a normal number; sigmoid's tails saturate anyway.
 inline float exp_arith(float x) {
-    x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
+    x = x < -87.0f ? -87.0f : x;  // one compare each: vmaxps / vminps, and NaN stays NaN
+    x = x > 88.0f ? 88.0f : x;
     // n = round(x / ln 2) by the 1.5 * 2^23 trick: floor() would not vectorise without
     // -fno-trapping-math, and without -ffast-math the compiler keeps (a + c) - c as written.
     const float shift = 12582912.0f;
@@ -56,6 +57,45 @@ inline float exp_arith(float x) {
 
 inline float sigmoid(float z) { return 1.0f / (1.0f + exp_arith(-z)); }
 inline double sigmoid(double z) { return 1.0 / (1.0 + std::exp(-z)); }
+
+// The float32 forward pass is written with GCC's vector extensions rather than left to the
+// auto-vectoriser: it keeps a block of post neurons' sums in registers across all presynaptic
+// rows (no load and store of num/den per row) and its constants in registers across the whole
+// layer. The widest vectors the target has (-march=native): AVX-512, AVX or SSE.
+#if defined(__AVX512F__)
+#define CB_LANES 16
+#elif defined(__AVX__)
+#define CB_LANES 8
+#else
+#define CB_LANES 4
+#endif
+constexpr int64_t kLanes = CB_LANES;
+using vfloat = float __attribute__((vector_size(CB_LANES * 4)));
+using vint = int32_t __attribute__((vector_size(CB_LANES * 4)));
+using vfloat_unaligned = float __attribute__((vector_size(CB_LANES * 4), aligned(4)));
+
+inline vfloat load(const float* p) { return *reinterpret_cast<const vfloat_unaligned*>(p); }
+inline vfloat splat(float value) { return vfloat{} + value; }
+
+// exp_arith, lane by lane.
+inline vfloat exp_arith(vfloat x) {
+    const vfloat low = splat(-87.0f), high = splat(88.0f), shift = splat(12582912.0f);
+    x = x < low ? low : x;
+    x = x > high ? high : x;
+    const vfloat n = (x * 1.44269504088896341f + shift) - shift;
+    x = x - n * 0.693359375f + n * 2.12194440e-4f;
+    vfloat y = splat(1.9875691500e-4f);
+    y = y * x + 1.3981999507e-3f;
+    y = y * x + 8.3334519073e-3f;
+    y = y * x + 4.1665795894e-2f;
+    y = y * x + 1.6666665459e-1f;
+    y = y * x + 5.0000001201e-1f;
+    y = y * (x * x) + x + 1.0f;
+    const vint exponent = (__builtin_convertvector(n, vint) + 127) << 23;
+    return y * (vfloat)exponent;  // a cast between vector types of one size keeps the bits
+}
+
+inline vfloat sigmoid(vfloat z) { return 1.0f / (1.0f + exp_arith(-z)); }
 
 template <typename T>
 struct Synapses {
@@ -98,6 +138,48 @@ void synapse_sums(const Synapses<T>& s, const T* x, T* num, T* den) {
     }
 }
 
+// float32: sums of post neurons [j0, j0 + NB * kLanes) over every presynaptic row, in registers.
+template <int NB>
+inline void sums_block(const Synapses<float>& s, const float* x, int64_t j0, float* num,
+                       float* den) {
+    const int64_t H = s.post;
+    vfloat n[NB], d[NB];
+    for (int b = 0; b < NB; ++b) n[b] = d[b] = vfloat{};
+    for (int64_t i = 0; i < s.pre; ++i) {
+        const vfloat xi = splat(x[i]);
+        for (int b = 0; b < NB; ++b) {
+            const int64_t at = i * H + j0 + b * kLanes;
+            const vfloat a = sigmoid(xi * load(s.sig + at) - load(s.smu + at));
+            n[b] += a * load(s.we + at);
+            d[b] += a * load(s.w + at);
+        }
+    }
+    for (int b = 0; b < NB; ++b) {
+        for (int64_t l = 0; l < kLanes; ++l) {
+            num[j0 + b * kLanes + l] = n[b][l];
+            den[j0 + b * kLanes + l] = d[b][l];
+        }
+    }
+}
+
+// synapse_sums for float32: blocks of post neurons in vector registers, the rest one by one.
+inline void synapse_sums(const Synapses<float>& s, const float* x, float* num, float* den) {
+    const int64_t H = s.post;
+    int64_t j0 = 0;
+    for (; j0 + 2 * kLanes <= H; j0 += 2 * kLanes) sums_block<2>(s, x, j0, num, den);
+    for (; j0 + kLanes <= H; j0 += kLanes) sums_block<1>(s, x, j0, num, den);
+    for (int64_t j = j0; j < H; ++j) {
+        float n = 0.0f, d = 0.0f;
+        for (int64_t i = 0; i < s.pre; ++i) {
+            const float a = sigmoid(x[i] * s.sig[i * H + j] - s.smu[i * H + j]);
+            n += a * s.we[i * H + j];
+            d += a * s.w[i * H + j];
+        }
+        num[j] = n;
+        den[j] = d;
+    }
+}
+
 // Backward of row i: gradients dn = dL/d num, dd = dL/d den (post,) -> weight gradients added
 // to g's row i; returns dL/d x_i.
 template <typename T>
@@ -119,6 +201,60 @@ inline T backprop_row(int64_t H, T xi, const T* __restrict__ sig, const T* __res
     return into_xi;
 }
 
+inline void store(float* p, vfloat v) { *reinterpret_cast<vfloat_unaligned*>(p) = v; }
+
+inline float lane_sum(vfloat v) {
+    float total = 0.0f;
+    for (int64_t l = 0; l < kLanes; ++l) total += v[l];
+    return total;
+}
+
+// float32 backward of post neurons [j0, j0 + NB * kLanes) over every presynaptic row: the
+// incoming gradients of the block stay in registers; weight gradients are read and written once
+// per synapse.
+template <int NB>
+inline void backprop_block(const Synapses<float>& s, const float* x, const float* dn,
+                           const float* dd, const SynapseGrads<float>& g, float* dx, int64_t j0) {
+    const int64_t H = s.post;
+    vfloat vn[NB], vd[NB];
+    for (int b = 0; b < NB; ++b) {
+        vn[b] = load(dn + j0 + b * kLanes);
+        vd[b] = load(dd + j0 + b * kLanes);
+    }
+    for (int64_t i = 0; i < s.pre; ++i) {
+        const vfloat xi = splat(x[i]);
+        vfloat into = vfloat{};
+        for (int b = 0; b < NB; ++b) {
+            const int64_t at = i * H + j0 + b * kLanes;
+            const vfloat sig = load(s.sig + at);
+            const vfloat a = sigmoid(xi * sig - load(s.smu + at));
+            store(g.we + at, load(g.we + at) + a * vn[b]);
+            store(g.w + at, load(g.w + at) + a * vd[b]);
+            const vfloat dz = (load(s.we + at) * vn[b] + load(s.w + at) * vd[b]) * a * (1.0f - a);
+            store(g.sig + at, load(g.sig + at) + dz * xi);
+            store(g.smu + at, load(g.smu + at) - dz);
+            into += dz * sig;
+        }
+        dx[i] += lane_sum(into);
+    }
+}
+
+// synapse_backprop for float32: blocks of post neurons in vector registers, the rest by
+// backprop_row.
+inline void synapse_backprop(const Synapses<float>& s, const float* x, const float* dn,
+                             const float* dd, const SynapseGrads<float>& g, float* dx) {
+    const int64_t H = s.post;
+    int64_t j0 = 0;
+    for (; j0 + 4 * kLanes <= H; j0 += 4 * kLanes) backprop_block<4>(s, x, dn, dd, g, dx, j0);
+    for (; j0 + kLanes <= H; j0 += kLanes) backprop_block<1>(s, x, dn, dd, g, dx, j0);
+    if (j0 == H) return;
+    for (int64_t i = 0; i < s.pre; ++i) {
+        const int64_t r = i * H + j0;
+        dx[i] += backprop_row(H - j0, x[i], s.sig + r, s.smu + r, s.we + r, s.w + r, dn + j0,
+                              dd + j0, g.sig + r, g.smu + r, g.we + r, g.w + r);
+    }
+}
+
 // Backward of synapse_sums at x: adds dL/d x to dx (pre,) and weight gradients to g.
 template <typename T>
 void synapse_backprop(const Synapses<T>& s, const T* x, const T* dn, const T* dd,
@@ -136,6 +272,10 @@ inline int thread_count(int64_t rows, int threads) {
     return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, rows)));
 }
 
+// OpenMP, not std::thread: the library links libgomp.so.1 and so, loaded into a torch process,
+// shares torch's own OpenMP runtime and thread pool. Threads of a second pool would compete
+// with torch's workers, which spin for a while after each torch operation (measured: a kernel
+// called right after a torch op ran at half speed on std::threads).
 template <typename F>
 void over_row_blocks(int64_t rows, int threads, F f) {
     const int n = thread_count(rows, threads);
@@ -143,9 +283,11 @@ void over_row_blocks(int64_t rows, int threads, F f) {
         f(0, 0, rows);
         return;
     }
-    std::vector<std::thread> pool;
-    for (int i = 0; i < n; ++i) pool.emplace_back(f, i, rows * i / n, rows * (i + 1) / n);
-    for (auto& thread : pool) thread.join();
+#pragma omp parallel num_threads(n)
+    {
+        const int64_t thread = omp_get_thread_num(), team = omp_get_num_threads();
+        f(static_cast<int>(thread), rows * thread / team, rows * (thread + 1) / team);
+    }
 }
 
 // Backward over row blocks with per-thread weight-gradient buffers, summed into `out` at the end.
@@ -283,10 +425,9 @@ Synapses<T> synapses(int64_t pre, int64_t post, const T* sig, const T* smu, cons
         const SynapseGrads<T> out{d_sig, d_smu, d_we, d_w};                                    \
         backprop_over_rows(N, threads, P * H, out, [&](const SynapseGrads<T>& g, int64_t first, \
                                                         int64_t end) {                         \
-            for (int64_t n = first; n < end; ++n) {                                            \
-                std::fill(d_x + n * P, d_x + (n + 1) * P, T(0));                               \
+            std::fill(d_x + first * P, d_x + end * P, T(0));                                   \
+            for (int64_t n = first; n < end; ++n)                                              \
                 synapse_backprop(s, x + n * P, d_num + n * H, d_den + n * H, g, d_x + n * P);  \
-            }                                                                                  \
         });                                                                                    \
     }                                                                                          \
     extern "C" void cb_ltc_forward_##SUFFIX(int64_t B, int64_t S, int64_t H, int64_t K,       \

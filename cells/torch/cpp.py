@@ -1,27 +1,35 @@
 """`cpp`: whole-sequence C++ kernels on CPU, forward and hand-written backward.
 
-`cells.torch.cpp_ltc` says what moves to C++ and why; `cells.torch.cpp_build` compiles the
-kernels on first use (about a second) and caches them. Refused, with the reason, where there is
-no C++ compiler, for specs `fused` does not support, and (at call time) off the CPU.
+`cells.torch.cpp_cfc` and `cells.torch.cpp_ltc` say what moves to C++ and why;
+`cells.torch.cpp_build` compiles the kernels on first use (about a second each) and caches them.
+Refused, with the reason, where there is no C++ compiler, for specs the kernels do not support,
+and (at call time) off the CPU or in a dtype other than float32/float64.
 """
 
 from __future__ import annotations
 
-from . import cpp_build, cpp_ltc, fused_ltc
-from .base import CellModule
+from . import cpp_build, cpp_cfc, cpp_ltc, fused_ltc
+from .fused import FusedCell
 
 
 def limits(spec) -> str | None:
     reason = cpp_build.unavailable()
+    if reason is None and spec.name == "cfc":
+        reason = cpp_cfc.limits(spec)
     if reason is None and spec.name == "ltc":
         reason = fused_ltc.limits(spec, impl="cpp")
     return reason
 
 
-class CppCell(CellModule):
+class CppCell(FusedCell):
+    """`fused` with its recurrences in C++ (the CfC's weight folding and its cache are shared)."""
+
     impl = "cpp"
-    unit_timespans_as_none = True  # no timespans -> one cm_t for every step
 
     def run(self, x, state, ts):
-        y, v = cpp_ltc.run(self.spec, self.canonical() | self.constants(), x, state[0], ts)
-        return y, (v,)
+        p = self.canonical() | self.constants()
+        if self.spec.name == "cfc":
+            y, h_t = cpp_cfc.run(self.spec, p, x, state[0], ts, self._cfc_folded(p, ts is None))
+        else:
+            y, h_t = cpp_ltc.run(self.spec, p, x, state[0], ts)
+        return y, (h_t,)

@@ -1,12 +1,14 @@
-"""Build and load the `cpp` implementation's C++ kernels (`cells/torch/csrc/*.cpp`).
+"""Build and load the `cpp` implementation's C++ kernels (`cells/torch/csrc/*.cpp`, sharing
+`csrc/common.h`).
 
 The kernels are plain C++ behind a C ABI, loaded with ctypes: no torch headers, so a build takes
 about a second, not the minute a torch extension takes. They are compiled on first use with the
 machine's C++ compiler for the machine's own CPU (-march=native) and cached under
-`$CELLBENCH_KERNEL_CACHE` (default ~/.cache/cellbench/kernels). The cache key covers the source,
-the flags, the compiler's version and the CPU's model and flags, so a home folder shared between
-machines never loads a library built for another CPU. A library is compiled to a temporary
-name and renamed into place, so processes building at once never load a half-written file.
+`$CELLBENCH_KERNEL_CACHE` (default ~/.cache/cellbench/kernels). The cache key covers the
+source, the headers, the flags, the compiler's version and the CPU's model and flags, so a home
+folder shared between machines never loads a library built for another CPU. A library is
+compiled to a temporary name and renamed into place, so processes building at once never load a
+half-written file.
 
 `$CXX` picks the compiler (default: c++, then g++, then clang++).
 """
@@ -95,11 +97,11 @@ def _compiler_version(path: str) -> str:
 
 def library_path(name: str) -> Path:
     """Where the built `csrc/<name>.cpp` lives for this source, compiler and CPU."""
-    source = SOURCES / f"{name}.cpp"
     cxx = compiler()
     key = hashlib.sha256()
-    for part in (source.read_bytes(), " ".join(FLAGS + LINK).encode()):
-        key.update(part)
+    for path in [SOURCES / f"{name}.cpp", *sorted(SOURCES.glob("*.h"))]:  # source and headers
+        key.update(path.read_bytes())
+    key.update(" ".join(FLAGS + LINK).encode())
     key.update(_compiler_version(cxx or "").encode())
     key.update(_cpu_identity().encode())
     return cache_dir() / f"{name}-{key.hexdigest()[:16]}.so"
@@ -133,3 +135,15 @@ def load(name: str) -> ctypes.CDLL:
     """The built library of `csrc/<name>.cpp`, compiled on first use (ctypes releases the GIL
     during each call)."""
     return ctypes.CDLL(str(build(name)))
+
+
+@functools.cache
+def function(library: str, symbol: str, argtypes: tuple) -> ctypes._CFuncPtr:
+    """The C function `symbol` of `csrc/<library>.cpp`, its argument types declared, no result."""
+    entry = getattr(load(library), symbol)
+    entry.argtypes, entry.restype = list(argtypes), None
+    return entry
+
+
+#: ctypes argument types of the kernels' C ABI: sizes, pointers and flags / thread counts.
+SIZE, POINTER, INT = ctypes.c_int64, ctypes.c_void_p, ctypes.c_int

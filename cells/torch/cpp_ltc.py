@@ -19,14 +19,12 @@ CPU, in float32 and float64. Threads: torch.get_num_threads(), over blocks of th
 
 from __future__ import annotations
 
-import ctypes
-
 import torch
 from torch.autograd.function import once_differentiable
 
 from . import cpp_build, fused_ltc
 
-_SUFFIX = {torch.float32: "f32", torch.float64: "f64"}
+SUFFIX = {torch.float32: "f32", torch.float64: "f64"}
 
 
 #: entry point -> (int64 sizes, pointers) before the trailing thread count.
@@ -39,15 +37,14 @@ _SIGNATURES = {
 
 
 def _entry(name: str, dtype: torch.dtype):
-    """The C entry point cb_<name>_<f32|f64>, with its argument types declared."""
-    function = getattr(cpp_build.load("ltc_sequence"), f"cb_{name}_{_SUFFIX[dtype]}")
+    """The C entry point cb_<name>_<f32|f64>."""
     sizes, pointers = _SIGNATURES[name]
-    function.argtypes = [ctypes.c_int64] * sizes + [ctypes.c_void_p] * pointers + [ctypes.c_int]
-    function.restype = None
-    return function
+    argtypes = (cpp_build.SIZE,) * sizes + (cpp_build.POINTER,) * pointers + (cpp_build.INT,)
+    return cpp_build.function("ltc_sequence", f"cb_{name}_{SUFFIX[dtype]}", argtypes)
 
 
-def _address(tensor):
+def address(tensor):
+    """A tensor's data pointer for ctypes (None: a null pointer)."""
     return None if tensor is None else tensor.data_ptr()
 
 
@@ -62,7 +59,7 @@ class _SensorySums(torch.autograd.Function):
         operands = (x, sigma, sigma_mu, w_erev, w)
         threads = torch.get_num_threads()
         _entry("synapses_forward", x.dtype)(
-            rows, inputs, units, *map(_address, (*operands, num, den)), threads
+            rows, inputs, units, *map(address, (*operands, num, den)), threads
         )
         ctx.save_for_backward(*operands)
         ctx.threads = threads
@@ -79,7 +76,7 @@ class _SensorySums(torch.autograd.Function):
             x.shape[0],
             x.shape[1],
             w.shape[1],
-            *map(_address, (*operands, *incoming, *grads)),
+            *map(address, (*operands, *incoming, *grads)),
             ctx.threads,
         )
         return tuple(grads)
@@ -109,7 +106,7 @@ class _Sequence(torch.autograd.Function):
         inputs = (cm_t, offset_num, offset_den, v0, sigma, sigma_mu, w_erev, w)
         threads = torch.get_num_threads()
         _entry("ltc_forward", states.dtype)(
-            batch, steps, units, unfolds, *map(_address, (*inputs, states, *trace)), threads
+            batch, steps, units, unfolds, *map(address, (*inputs, states, *trace)), threads
         )
         if keep:
             ctx.save_for_backward(*inputs, states)
@@ -128,21 +125,26 @@ class _Sequence(torch.autograd.Function):
             steps,
             units,
             ctx.unfolds,
-            *map(_address, (*inputs, states, *ctx.trace, grad_states.contiguous(), *grads)),
+            *map(address, (*inputs, states, *ctx.trace, grad_states.contiguous(), *grads)),
             ctx.threads,
         )
         ctx.trace = None
         return (*grads, None)
 
 
-def run(spec, p: dict, x, v0, ts):
-    """x (B, T, I), v0 (B, H), ts (B, T, 1) or None (unit steps) -> (y (B, T, motor), v_T)."""
+def check_input(x) -> None:
+    """The kernels read float32 or float64 CPU memory."""
     if x.device.type != "cpu":
         raise NotImplementedError(
             f"cpp: runs on CPU only, got a tensor on {x.device}; use impl='fused' or 'triton'"
         )
-    if x.dtype not in _SUFFIX:
+    if x.dtype not in SUFFIX:
         raise NotImplementedError(f"cpp: float32 or float64 only, got {x.dtype}")
+
+
+def run(spec, p: dict, x, v0, ts):
+    """x (B, T, I), v0 (B, H), ts (B, T, 1) or None (unit steps) -> (y (B, T, motor), v_T)."""
+    check_input(x)
     terms, synapses = fused_ltc.recurrence_terms(spec, p, x, ts, sensory_sums)
     arguments = [t.contiguous() for t in (*terms, v0, *synapses)]
     states = _Sequence.apply(*arguments, spec.ode_unfolds)

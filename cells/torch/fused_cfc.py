@@ -37,17 +37,17 @@ from ..cfc import CfCSpec
 SIGMOID_FORMS = {"lecun_tanh": (2 * 0.666, 2 * 1.7159, -1.7159), "tanh": (2.0, 2.0, -1.0)}
 
 
-def limits(spec: CfCSpec) -> str | None:
-    """Why the fused CfC cannot run `spec`, or None."""
+def limits(spec: CfCSpec, impl: str = "fused") -> str | None:
+    """Why the fused CfC (or `impl`, which reuses it) cannot run `spec`, or None."""
     if spec.is_wired:
-        return "fused: wired CfC is not supported; use impl='eager' (or 'compile')"
+        return f"{impl}: wired CfC is not supported; use impl='eager' (or 'compile')"
     if spec.mixed_memory:
-        return "fused: mixed_memory is not supported; use impl='eager' (or 'compile')"
+        return f"{impl}: mixed_memory is not supported; use impl='eager' (or 'compile')"
     if spec.mode == "pure":
-        return "fused: mode 'pure' is not supported; use impl='eager' (or 'compile')"
+        return f"{impl}: mode 'pure' is not supported; use impl='eager' (or 'compile')"
     if spec.backbone_layers > 1:
         return (
-            f"fused: backbone_layers={spec.backbone_layers} is not supported (0 or 1); "
+            f"{impl}: backbone_layers={spec.backbone_layers} is not supported (0 or 1); "
             "use impl='eager' (or 'compile')"
         )
     return None

@@ -18,84 +18,32 @@
 //   trace_inv    (B, S, K, H) out (training only): 1 / denominator of each unfold
 //
 // One unfold is the recurrent synapse layer (P = H) on the potentials v, then, for every j,
-//   v'_j = (cm_j v_j + on_j + num_j) / (od_j + den_j)
+//   v'_j = N_j / D_j,  N_j = cm_j v_j + on_j + num_j,  D_j = od_j + den_j
+//
+// Backward, from g_j = dL/dv'_j: dn_j = dL/dN_j = g_j / D_j and dd_j = dL/dD_j = -dn_j v'_j,
+// which are also dL/d on_j, dL/d num_j and dL/d od_j, dL/d den_j; dL/d cm_j = dn_j v_j; and
+// per synapse, with dz_ij = (we_ij dn_j + w_ij dd_j) a_ij (1 - a_ij):
+//   dL/d we_ij += a_ij dn_j,  dL/d w_ij += a_ij dd_j,  dL/d sig_ij += dz_ij x_i,
+//   dL/d smu_ij -= dz_ij,     dL/d x_i += sum_j dz_ij sig_ij  (plus dn_i cm_i for v_i).
+// The activations are recomputed, not stored: storing them would take B S K H H floats.
 //
 // Rows (batch rows through the whole sequence, or sensory rows) are independent, so each thread
 // takes a block of rows with no synchronisation; weight gradients go to per-thread buffers that
-// are summed at the end. The inner loops run over post neurons j, contiguous in every (H, H) array,
-// and are written so the compiler vectorises them (`omp simd`, an exp built from arithmetic).
+// are summed at the end. Inner loops run over post neurons j, contiguous in every (P, H) array:
+// in float32 as explicit vectors holding a block of j (below), elsewhere written so the compiler
+// vectorises them (`omp simd`; the float exp is built from arithmetic, so it vectorises too).
 
 #include <algorithm>
-#include <bit>
 #include <cmath>
 #include <cstdint>
-#include <omp.h>
 #include <vector>
+
+#include "common.h"
 
 namespace {
 
-// exp for float32 from arithmetic only (Cephes' expf: range reduction by ln 2, a degree-6
-// polynomial, 2^n built in the exponent bits; about 1 ulp), so loops calling it vectorise
-// without -ffast-math. The clamp keeps 2^n a normal number; sigmoid's tails saturate anyway.
-inline float exp_arith(float x) {
-    x = x < -87.0f ? -87.0f : x;  // one compare each: vmaxps / vminps, and NaN stays NaN
-    x = x > 88.0f ? 88.0f : x;
-    // n = round(x / ln 2) by the 1.5 * 2^23 trick: floor() would not vectorise without
-    // -fno-trapping-math, and without -ffast-math the compiler keeps (a + c) - c as written.
-    const float shift = 12582912.0f;
-    float n = (x * 1.44269504088896341f + shift) - shift;
-    x = x - n * 0.693359375f + n * 2.12194440e-4f;
-    float y = 1.9875691500e-4f;
-    y = y * x + 1.3981999507e-3f;
-    y = y * x + 8.3334519073e-3f;
-    y = y * x + 4.1665795894e-2f;
-    y = y * x + 1.6666665459e-1f;
-    y = y * x + 5.0000001201e-1f;
-    y = y * (x * x) + x + 1.0f;
-    return y * std::bit_cast<float>((static_cast<int32_t>(n) + 127) << 23);
-}
+using namespace cellbench;
 
-inline float sigmoid(float z) { return 1.0f / (1.0f + exp_arith(-z)); }
-inline double sigmoid(double z) { return 1.0 / (1.0 + std::exp(-z)); }
-
-// The float32 forward pass is written with GCC's vector extensions rather than left to the
-// auto-vectoriser: it keeps a block of post neurons' sums in registers across all presynaptic
-// rows (no load and store of num/den per row) and its constants in registers across the whole
-// layer. The widest vectors the target has (-march=native): AVX-512, AVX or SSE.
-#if defined(__AVX512F__)
-#define CB_LANES 16
-#elif defined(__AVX__)
-#define CB_LANES 8
-#else
-#define CB_LANES 4
-#endif
-constexpr int64_t kLanes = CB_LANES;
-using vfloat = float __attribute__((vector_size(CB_LANES * 4)));
-using vint = int32_t __attribute__((vector_size(CB_LANES * 4)));
-using vfloat_unaligned = float __attribute__((vector_size(CB_LANES * 4), aligned(4)));
-
-inline vfloat load(const float* p) { return *reinterpret_cast<const vfloat_unaligned*>(p); }
-inline vfloat splat(float value) { return vfloat{} + value; }
-
-// exp_arith, lane by lane.
-inline vfloat exp_arith(vfloat x) {
-    const vfloat low = splat(-87.0f), high = splat(88.0f), shift = splat(12582912.0f);
-    x = x < low ? low : x;
-    x = x > high ? high : x;
-    const vfloat n = (x * 1.44269504088896341f + shift) - shift;
-    x = x - n * 0.693359375f + n * 2.12194440e-4f;
-    vfloat y = splat(1.9875691500e-4f);
-    y = y * x + 1.3981999507e-3f;
-    y = y * x + 8.3334519073e-3f;
-    y = y * x + 4.1665795894e-2f;
-    y = y * x + 1.6666665459e-1f;
-    y = y * x + 5.0000001201e-1f;
-    y = y * (x * x) + x + 1.0f;
-    const vint exponent = (__builtin_convertvector(n, vint) + 127) << 23;
-    return y * (vfloat)exponent;  // a cast between vector types of one size keeps the bits
-}
-
-inline vfloat sigmoid(vfloat z) { return 1.0f / (1.0f + exp_arith(-z)); }
 
 template <typename T>
 struct Synapses {
@@ -201,8 +149,6 @@ inline T backprop_row(int64_t H, T xi, const T* __restrict__ sig, const T* __res
     return into_xi;
 }
 
-inline void store(float* p, vfloat v) { *reinterpret_cast<vfloat_unaligned*>(p) = v; }
-
 inline float lane_sum(vfloat v) {
     float total = 0.0f;
     for (int64_t l = 0; l < kLanes; ++l) total += v[l];
@@ -267,29 +213,6 @@ void synapse_backprop(const Synapses<T>& s, const T* x, const T* dn, const T* dd
     }
 }
 
-// Run f(thread, first_row, end_row) on up to `threads` threads over blocks of `rows`.
-inline int thread_count(int64_t rows, int threads) {
-    return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, rows)));
-}
-
-// OpenMP, not std::thread: the library links libgomp.so.1 and so, loaded into a torch process,
-// shares torch's own OpenMP runtime and thread pool. Threads of a second pool would compete
-// with torch's workers, which spin for a while after each torch operation (measured: a kernel
-// called right after a torch op ran at half speed on std::threads).
-template <typename F>
-void over_row_blocks(int64_t rows, int threads, F f) {
-    const int n = thread_count(rows, threads);
-    if (n == 1) {
-        f(0, 0, rows);
-        return;
-    }
-#pragma omp parallel num_threads(n)
-    {
-        const int64_t thread = omp_get_thread_num(), team = omp_get_num_threads();
-        f(static_cast<int>(thread), rows * thread / team, rows * (thread + 1) / team);
-    }
-}
-
 // Backward over row blocks with per-thread weight-gradient buffers, summed into `out` at the end.
 template <typename T, typename F>
 void backprop_over_rows(int64_t rows, int threads, int64_t size, const SynapseGrads<T>& out, F f) {
@@ -302,7 +225,9 @@ void backprop_over_rows(int64_t rows, int threads, int64_t size, const SynapseGr
     for (int part = 0; part < 4; ++part) {
         for (int64_t e = 0; e < size; ++e) {
             T total = T(0);
-            for (int thread = 0; thread < n; ++thread) total += buffers[(thread * 4 + part) * size + e];
+            for (int thread = 0; thread < n; ++thread) {
+                total += buffers[(thread * 4 + part) * size + e];
+            }
             outs[part][e] = total;
         }
     }
@@ -355,7 +280,7 @@ template <typename T>
 void sequence_backward(const Sequence<T>& p, const T* grad_states, T* d_cm_all, T* d_on_all,
                        T* d_od_all, T* d_v0, const SynapseGrads<T>& out, int threads) {
     const int64_t H = p.H;
-    backprop_over_rows(p.B, threads, H * H, out, [&](const SynapseGrads<T>& g, int64_t first, int64_t end) {
+    auto rows = [&](const SynapseGrads<T>& g, int64_t first, int64_t end) {
         std::vector<T> grad(H), grad_in(H), dn(H), dd(H);
         for (int64_t b = first; b < end; ++b) {
             std::fill(grad.begin(), grad.end(), T(0));
@@ -393,7 +318,8 @@ void sequence_backward(const Sequence<T>& p, const T* grad_states, T* d_cm_all, 
             }
             std::copy(grad.begin(), grad.end(), d_v0 + b * H);
         }
-    });
+    };
+    backprop_over_rows(p.B, threads, H * H, out, rows);
 }
 
 template <typename T>

@@ -1,0 +1,115 @@
+"""The `cpp` CfC: `fused`'s CfC with its two per-step loops (forward, and the sequential part of
+BPTT) in C++ (`csrc/cfc_sequence.cpp`), on CPU.
+
+`fused` already does everything that can be batched over the sequence in large torch kernels:
+the weight folding (tanh in sigmoid form, merged heads), the input projection of every step as
+one GEMM, the gate derivatives of every step at once, and each weight gradient as one GEMM
+(`cells.torch.fused_cfc`, reused here unchanged). What is left is a loop of two small GEMMs and
+a few element-wise passes per step, where torch spends its time in per-operation dispatch and in
+waking its threads for GEMMs of 32 rows. The C++ loop splits the batch between threads once for
+the whole sequence and runs each step's GEMMs on rows four at a time, register-blocked, with
+the weights in cache.
+
+Supports unwired CfC, modes "default" and "no_gate", one backbone layer with a sigmoid-form
+activation (lecun_tanh, tanh), no mixed memory; CPU, float32 and float64.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.autograd.function import once_differentiable
+
+from . import cpp_build, fused_cfc
+from .cpp_ltc import SUFFIX, address, check_input
+
+_S, _P, _I = cpp_build.SIZE, cpp_build.POINTER, cpp_build.INT
+_ARGTYPES = {
+    "forward": (_S,) * 5 + (_P,) * 6 + (_I,) + (_P,) * 3 + (_I,),
+    "backward": (_S,) * 5 + (_P,) * 8 + (_I,),
+}
+_MODES = {"default": 0, "no_gate": 1}
+
+
+def limits(spec) -> str | None:
+    """Why the C++ CfC cannot run `spec`, or None."""
+    reason = fused_cfc.limits(spec, impl="cpp")
+    if reason is None and spec.backbone_layers != 1:
+        reason = f"cpp: backbone_layers={spec.backbone_layers} is not supported (1); use 'fused'"
+    if reason is None and spec.backbone_activation not in fused_cfc.SIGMOID_FORMS:
+        reason = (
+            f"cpp: backbone_activation {spec.backbone_activation!r} is not supported "
+            f"({sorted(fused_cfc.SIGMOID_FORMS)}); use impl='fused'"
+        )
+    return reason
+
+
+def _entry(kind: str, dtype: torch.dtype):
+    return cpp_build.function(
+        "cfc_sequence", f"cb_cfc_{kind}_{SUFFIX[dtype]}", _ARGTYPES[kind]
+    )
+
+
+class _Recurrence(torch.autograd.Function):
+    """xw (B, T, U), h0 (B, H), w_h (H, U), w_g (U, G), b_g (G,), ts (B, T, 1) | None, mode
+    -> h (B, T, H), every step's state (batch-major; see fused_cfc._Recurrence)."""
+
+    @staticmethod
+    def forward(ctx, xw, h0, w_h, w_g, b_g, ts, mode):
+        batch, steps, width = xw.shape
+        units, heads = h0.shape[1], w_g.shape[1]
+        keep = any(ctx.needs_input_grad[:5])  # save what backward needs only if it will run
+        out = xw.new_empty(batch, steps, units)
+        z_all = xw.new_empty(batch, steps, width) if keep else None
+        gates = xw.new_empty(batch, steps, 3 * units) if keep else None
+        threads = torch.get_num_threads()
+        operands = (xw, h0, w_h, w_g, b_g, ts)
+        _entry("forward", xw.dtype)(
+            batch, steps, units, width, heads, *map(address, operands), _MODES[mode],
+            *map(address, (out, z_all, gates)), threads,
+        )  # fmt: skip
+        if keep:
+            ctx.save_for_backward(h0, w_h, w_g, out, z_all, gates, ts)
+        ctx.mode, ctx.threads = mode, threads
+        return out
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_out):
+        h0, w_h, w_g, out, z_all, gates, ts = ctx.saved_tensors
+        batch, steps, units = out.shape
+        width, heads = z_all.shape[2], w_g.shape[1]
+        coef = fused_cfc._gate_coefficients(ctx.mode, gates, ts)  # (B, T, G / H, H)
+        coef = coef.reshape(batch, steps, heads).contiguous()
+        d_act = z_all * (1 - z_all)
+        d_g = out.new_empty(batch, steps, heads)
+        d_a = out.new_empty(batch, steps, width)
+        d_h0 = out.new_empty(batch, units)
+        # the transposes are copied once so the kernel reads rows
+        operands = (coef, d_act, grad_out.contiguous(), w_g.t().contiguous(), w_h.t().contiguous())
+        _entry("backward", out.dtype)(
+            batch, steps, units, width, heads, *map(address, (*operands, d_g, d_a, d_h0)),
+            ctx.threads,
+        )  # fmt: skip
+        flat = batch * steps
+        h_prev = torch.cat([h0[:, None], out[:, :-1]], dim=1).reshape(flat, units)
+        d_a_flat, d_g_flat = d_a.reshape(flat, width), d_g.reshape(flat, heads)
+        d_w_h = h_prev.t() @ d_a_flat
+        d_w_g = z_all.reshape(flat, width).t() @ d_g_flat
+        return d_a, d_h0, d_w_h, d_w_g, d_g_flat.sum(dim=0), None, None
+
+
+def run(spec, p: dict, x, h0, ts, folded=None):
+    """x (B, T, I), h0 (B, H), ts (B, T, 1) or None (unit steps) -> (y (B, T, H), h_T (B, H)).
+
+    `folded` is `fused_cfc.fold_weights(spec, p, ts is None)` when the caller kept it.
+    """
+    check_input(x)
+    batch, steps, inputs = x.shape
+    if folded is None:
+        folded = fused_cfc.fold_weights(spec, p, unit_steps=ts is None)
+    w_x, b_x, w_h, w_g, b_g = folded
+    # One GEMM for the whole sequence, batch-major as the kernel reads it.
+    xw = torch.addmm(b_x, x.reshape(batch * steps, inputs), w_x).view(batch, steps, -1)
+    tensors = (xw, h0, w_h, w_g, b_g, None if ts is None else ts)
+    out = _Recurrence.apply(*(t if t is None else t.contiguous() for t in tensors), spec.mode)
+    return out, out[:, -1]

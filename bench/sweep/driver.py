@@ -11,9 +11,12 @@ which alone writes to the results directory, so every run is written once.
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
 import os
-from collections.abc import Callable
+import signal
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +28,8 @@ from .grid import Grid, Resources, Run
 from .worker import execute_run
 
 DEFAULT_RETRIES = 3
+#: Seconds between the driver's looks at its Ctrl-C flag while runs are in flight.
+_WAIT_SLICE = 0.5
 
 
 @dataclasses.dataclass
@@ -137,15 +142,19 @@ def _schedule(pending: list[Run], grid_name: str, results: Path, per_run: Resour
     limit = max_parallel or len(pending)
     record = {"threads": threads, "resources": per_run.ray_options()}
     try:
-        with tqdm(total=len(pending), desc=f"sweep {grid_name}", unit="run",
-                  disable=not progress) as bar:  # fmt: skip
+        with _ctrl_c_flag() as ctrl_c, tqdm(total=len(pending), desc=f"sweep {grid_name}",
+                                            unit="run", disable=not progress) as bar:  # fmt: skip
             while queue or in_flight:
                 while queue and len(in_flight) < limit:
                     run = queue.popleft()
                     in_flight[task.remote(run.argv(threads), threads, data_root)] = run
                     rows[run.hash]["status"] = "scheduled"
                 store.write_state(results, grid_name, list(rows.values()))
-                done, _ = ray.wait(list(in_flight), num_returns=1)
+                done = []
+                while not done:
+                    done, _ = ray.wait(list(in_flight), num_returns=1, timeout=_WAIT_SLICE)
+                    if ctrl_c.is_set():
+                        raise KeyboardInterrupt
                 for ref in done:
                     run = in_flight.pop(ref)
                     line = _collect(ref, run, results, grid_name, threads, record, rows)
@@ -160,6 +169,30 @@ def _schedule(pending: list[Run], grid_name: str, results: Path, per_run: Resour
                 row["status"] = "interrupted"
         store.write_state(results, grid_name, list(rows.values()))
         raise
+
+
+@contextlib.contextmanager
+def _ctrl_c_flag() -> Iterator[threading.Event]:
+    """A flag that Ctrl-C (SIGINT) sets, besides raising KeyboardInterrupt as usual.
+
+    Ray's wait checks for signals from inside its C++ loop, and a KeyboardInterrupt raised there
+    was seen lost once (the sweep then ran to the end). The flag survives that: the driver waits
+    in slices of `_WAIT_SLICE` seconds and raises KeyboardInterrupt itself when it is set.
+    """
+    flag = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield flag  # signal handlers belong to the main thread; Ctrl-C is not ours here
+        return
+
+    def on_ctrl_c(signum, frame):
+        flag.set()
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, on_ctrl_c)
+    try:
+        yield flag
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _collect(ref, run: Run, results: Path, grid_name: str, threads: int, record: dict,

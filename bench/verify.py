@@ -166,7 +166,7 @@ def missing_module(backend: str, impl: str) -> str | None:
     """Why `impl` cannot be built here for want of an optional module, or of the C++ compiler
     the `cpp` kernels are built with (None when it can)."""
     if (backend, impl) == ("torch", "cpp"):
-        from cells.torch import cpp_build
+        from cells.cpp import build as cpp_build
 
         return cpp_build.unavailable()
     if (backend, impl) not in OPTIONAL_MODULES:

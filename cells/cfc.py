@@ -52,6 +52,10 @@ from .wiring import Wiring, build_wiring, wiring_from_config
 
 MODES = ("default", "no_gate", "pure")
 ACTIVATIONS = ("lecun_tanh", "tanh", "relu", "silu", "gelu")
+#: Backbone activations with a sigmoid form, act(a) = beta * sigmoid(alpha * a) + gamma, as
+#: (alpha, beta, gamma): the fused and C++ implementations fold the factors into the weights.
+SIGMOID_FORMS = {"lecun_tanh": (2 * 0.666, 2 * 1.7159, -1.7159), "tanh": (2.0, 2.0, -1.0)}
+
 _UNWIRED_BACKBONE = {"backbone_units": 128, "backbone_layers": 1, "backbone_dropout": 0.0}
 _WIRED_BACKBONE = {"backbone_units": 0, "backbone_layers": 0, "backbone_dropout": 0.0}
 

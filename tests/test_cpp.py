@@ -13,7 +13,7 @@ from cells.wiring import AutoNCP
 
 torch = pytest.importorskip("torch")
 import cells.torch as ct  # noqa: E402
-from cells.torch import cpp_build  # noqa: E402
+from cells.cpp import build as cpp_build  # noqa: E402
 
 pytestmark = pytest.mark.skipif(
     cpp_build.unavailable() is not None, reason=str(cpp_build.unavailable())

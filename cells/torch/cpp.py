@@ -1,24 +1,18 @@
 """`cpp`: whole-sequence C++ kernels on CPU, forward and hand-written backward.
 
 `cells.torch.cpp_cfc` and `cells.torch.cpp_ltc` say what moves to C++ and why;
-`cells.torch.cpp_build` compiles the kernels on first use (about a second each) and caches them.
+`cells.cpp.build` compiles the kernels on first use (about a second each) and caches them.
 Refused, with the reason, where there is no C++ compiler, for specs the kernels do not support,
 and (at call time) off the CPU or in a dtype other than float32/float64.
 """
 
 from __future__ import annotations
 
-from . import cpp_build, cpp_cfc, cpp_ltc, fused_ltc
+from ..cpp.kernels import unsupported as limits
+from . import cpp_cfc, cpp_ltc
 from .fused import FusedCell
 
-
-def limits(spec) -> str | None:
-    reason = cpp_build.unavailable()
-    if reason is None and spec.name == "cfc":
-        reason = cpp_cfc.limits(spec)
-    if reason is None and spec.name == "ltc":
-        reason = fused_ltc.limits(spec, impl="cpp")
-    return reason
+__all__ = ["CppCell", "limits"]
 
 
 class CppCell(FusedCell):

@@ -1,5 +1,5 @@
 """The `cpp` CfC: `fused`'s CfC with its two per-step loops (forward, and the sequential part of
-BPTT) in C++ (`csrc/cfc_sequence.cpp`), on CPU.
+BPTT) in C++ (`cells/cpp/csrc/cfc_sequence.cpp`), on CPU.
 
 `fused` already does everything that can be batched over the sequence in large torch kernels:
 the weight folding (tanh in sigmoid form, merged heads), the input projection of every step as
@@ -19,34 +19,13 @@ from __future__ import annotations
 import torch
 from torch.autograd.function import once_differentiable
 
-from . import cpp_build, fused_cfc
-from .cpp_ltc import SUFFIX, address, check_input
-
-_S, _P, _I = cpp_build.SIZE, cpp_build.POINTER, cpp_build.INT
-_ARGTYPES = {
-    "forward": (_S,) * 5 + (_P,) * 6 + (_I,) + (_P,) * 3 + (_I,),
-    "backward": (_S,) * 5 + (_P,) * 8 + (_I,),
-}
-_MODES = {"default": 0, "no_gate": 1}
-
-
-def limits(spec) -> str | None:
-    """Why the C++ CfC cannot run `spec`, or None."""
-    reason = fused_cfc.limits(spec, impl="cpp")
-    if reason is None and spec.backbone_layers != 1:
-        reason = f"cpp: backbone_layers={spec.backbone_layers} is not supported (1); use 'fused'"
-    if reason is None and spec.backbone_activation not in fused_cfc.SIGMOID_FORMS:
-        reason = (
-            f"cpp: backbone_activation {spec.backbone_activation!r} is not supported "
-            f"({sorted(fused_cfc.SIGMOID_FORMS)}); use impl='fused'"
-        )
-    return reason
+from ..cpp import kernels
+from . import fused_cfc
+from .cpp_ltc import address, check_input
 
 
 def _entry(kind: str, dtype: torch.dtype):
-    return cpp_build.function(
-        "cfc_sequence", f"cb_cfc_{kind}_{SUFFIX[dtype]}", _ARGTYPES[kind]
-    )
+    return kernels.entry(f"cfc_{kind}", str(dtype).removeprefix("torch."))
 
 
 class _Recurrence(torch.autograd.Function):
@@ -64,7 +43,7 @@ class _Recurrence(torch.autograd.Function):
         threads = torch.get_num_threads()
         operands = (xw, h0, w_h, w_g, b_g, ts)
         _entry("forward", xw.dtype)(
-            batch, steps, units, width, heads, *map(address, operands), _MODES[mode],
+            batch, steps, units, width, heads, *map(address, operands), kernels.MODES[mode],
             *map(address, (out, z_all, gates)), threads,
         )  # fmt: skip
         if keep:

@@ -4,7 +4,7 @@ backward, on CPU.
 Everything around the recurrence is `fused_ltc`'s torch code: the input mapping, the sensory
 synapses for all steps at once, softplus, masks and the per-step offsets
 (`fused_ltc.recurrence_terms`), and the output mapping. Only the loop over steps and unfolds
-moves to C++ (`csrc/ltc_sequence.cpp`), because that is where the time goes: a (B, H, H)
+moves to C++ (`cells/cpp/csrc/ltc_sequence.cpp`), because that is where the time goes: a (B, H, H)
 sigmoid per unfold, which in torch costs a memory round trip per operation and a dispatch per
 operation, and which C++ computes in one vectorised pass with the sums kept in registers.
 
@@ -22,25 +22,14 @@ from __future__ import annotations
 import torch
 from torch.autograd.function import once_differentiable
 
-from . import cpp_build, fused_ltc
+from ..cpp import kernels
+from . import fused_ltc
 
-SUFFIX = {torch.float32: "f32", torch.float64: "f64"}
-
-
-#: entry point -> (int64 sizes, pointers) before the trailing thread count.
-_SIGNATURES = {
-    "synapses_forward": (3, 7),
-    "synapses_backward": (3, 12),
-    "ltc_forward": (4, 11),
-    "ltc_backward": (4, 20),
-}
+DTYPES = (torch.float32, torch.float64)
 
 
 def _entry(name: str, dtype: torch.dtype):
-    """The C entry point cb_<name>_<f32|f64>."""
-    sizes, pointers = _SIGNATURES[name]
-    argtypes = (cpp_build.SIZE,) * sizes + (cpp_build.POINTER,) * pointers + (cpp_build.INT,)
-    return cpp_build.function("ltc_sequence", f"cb_{name}_{SUFFIX[dtype]}", argtypes)
+    return kernels.entry(name, str(dtype).removeprefix("torch."))
 
 
 def address(tensor):
@@ -138,7 +127,7 @@ def check_input(x) -> None:
         raise NotImplementedError(
             f"cpp: runs on CPU only, got a tensor on {x.device}; use impl='fused' or 'triton'"
         )
-    if x.dtype not in SUFFIX:
+    if x.dtype not in DTYPES:
         raise NotImplementedError(f"cpp: float32 or float64 only, got {x.dtype}")
 
 

@@ -31,23 +31,20 @@ import math
 import torch
 import torch.nn.functional as F
 
-from ..cfc import CfCSpec
-
-#: activation -> (alpha, beta, gamma) with act(a) = beta * sigmoid(alpha * a) + gamma.
-SIGMOID_FORMS = {"lecun_tanh": (2 * 0.666, 2 * 1.7159, -1.7159), "tanh": (2.0, 2.0, -1.0)}
+from ..cfc import SIGMOID_FORMS, CfCSpec
 
 
-def limits(spec: CfCSpec, impl: str = "fused") -> str | None:
-    """Why the fused CfC (or `impl`, which reuses it) cannot run `spec`, or None."""
+def limits(spec: CfCSpec) -> str | None:
+    """Why the fused CfC cannot run `spec`, or None."""
     if spec.is_wired:
-        return f"{impl}: wired CfC is not supported; use impl='eager' (or 'compile')"
+        return "fused: wired CfC is not supported; use impl='eager' (or 'compile')"
     if spec.mixed_memory:
-        return f"{impl}: mixed_memory is not supported; use impl='eager' (or 'compile')"
+        return "fused: mixed_memory is not supported; use impl='eager' (or 'compile')"
     if spec.mode == "pure":
-        return f"{impl}: mode 'pure' is not supported; use impl='eager' (or 'compile')"
+        return "fused: mode 'pure' is not supported; use impl='eager' (or 'compile')"
     if spec.backbone_layers > 1:
         return (
-            f"{impl}: backbone_layers={spec.backbone_layers} is not supported (0 or 1); "
+            f"fused: backbone_layers={spec.backbone_layers} is not supported (0 or 1); "
             "use impl='eager' (or 'compile')"
         )
     return None

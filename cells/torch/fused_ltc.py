@@ -28,10 +28,9 @@ from ..ltc import LTCSpec
 _SENSORY_ELEMENTS = 1 << 22
 
 
-def limits(spec: LTCSpec, impl: str = "fused") -> str | None:
-    """Why this unfold loop (in `impl`, which reuses it) cannot run `spec`, or None."""
+def limits(spec: LTCSpec) -> str | None:
     if spec.mixed_memory:
-        return f"{impl}: mixed_memory is not supported; use impl='eager' (or 'compile')"
+        return "fused: mixed_memory is not supported; use impl='eager' (or 'compile')"
     return None
 
 

@@ -1,4 +1,4 @@
-"""Build and load the `cpp` implementation's C++ kernels (`cells/torch/csrc/*.cpp`, sharing
+"""Build and load the `cpp` implementations' C++ kernels (`cells/cpp/csrc/*.cpp`, sharing
 `csrc/common.h`).
 
 The kernels are plain C++ behind a C ABI, loaded with ctypes: no torch headers, so a build takes

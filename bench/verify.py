@@ -96,6 +96,7 @@ IMPLEMENTATIONS: tuple[tuple[str, str], ...] = (
     ("tf", "native"),
     ("tf", "fused"),
     ("tf", "xla"),
+    ("tf", "cpp"),
 )
 DTYPES = ("float64", "float32")
 #: (backend, impl) -> (the optional module it needs, the cellbench extra that installs it).
@@ -165,7 +166,7 @@ def expected(case: Case, sizes: Sizes, seed: int):
 def missing_module(backend: str, impl: str) -> str | None:
     """Why `impl` cannot be built here for want of an optional module, or of the C++ compiler
     the `cpp` kernels are built with (None when it can)."""
-    if (backend, impl) == ("torch", "cpp"):
+    if impl == "cpp":
         from cells.cpp import build as cpp_build
 
         return cpp_build.unavailable()

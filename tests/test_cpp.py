@@ -159,3 +159,32 @@ def test_build_is_cached_per_source_and_cpu(monkeypatch, tmp_path):
     monkeypatch.setattr(cpp_build, "_cpu_identity", lambda: "another CPU")
     assert cpp_build.library_path("ltc_sequence") != first
     assert os.access(first, os.R_OK)
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        cells.get_spec("cfc", 24, 32, backbone_units=64),
+        cells.get_spec("cfc", 7, 24, backbone_units=40, mode="no_gate"),
+        cells.get_spec("ltc", 20, AutoNCP(24, 4), ode_unfolds=3),
+    ],
+    ids=["cfc", "cfc-no-gate-odd-sizes", "ltc-ncp-wiring"],
+)
+def test_tf_frontend_matches_torch_frontend_in_float32(spec):
+    """The TF `cpp` layer (its weight folding, gate derivatives and LTC terms in TF) gives what
+    the torch one gives, outputs and every gradient, at sizes that take the vector paths."""
+    ctf = pytest.importorskip("cells.tf")
+    from cells.tf.base import value_and_grads as tf_value_and_grads
+    from cells.torch.base import value_and_grads as torch_value_and_grads
+
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((9, 7, spec.input_size))
+    ts = rng.uniform(0.5, 2.0, (9, 7))
+    params = spec.random_params(6)
+    expected = torch_value_and_grads(ct.build(spec, params, "cpp"), x, timespans=ts)
+    got = tf_value_and_grads(ctf.build(spec, params, "cpp", dtype="float32"), x, timespans=ts)
+    assert _relative(got[0], expected[0]) < 1e-5
+    for name, reference in expected[2].items():
+        if name != "h0":
+            assert _relative(got[2][name], reference) < 1e-4, name
+    assert _relative(got[2]["h0"][0], expected[2]["h0"][0]) < 1e-4

@@ -6,8 +6,8 @@
 
 Implementations (`IMPLEMENTATIONS.names()`): "graph" (every cell, tf.function), "native"
 (keras LSTM/GRU), "fused" (state-free work hoisted out of the loop; not wired CfC), "xla"
-(every cell, compiled by XLA). Keras must run on its TensorFlow backend
-(KERAS_BACKEND=tensorflow).
+(every cell, compiled by XLA), "cpp" (CfC and LTC in the C++ kernels of `cells.cpp`). Keras
+must run on its TensorFlow backend (KERAS_BACKEND=tensorflow).
 """
 
 from __future__ import annotations
@@ -42,8 +42,10 @@ for _gpu in tf.config.list_physical_devices("GPU"):
         pass  # already initialised by the caller
 
 from .. import CELL_NAMES  # noqa: E402
+from ..cpp.kernels import unsupported as cpp_unsupported  # noqa: E402
 from ..registry import Implementation, Registry  # noqa: E402
 from .base import CellLayer, value_and_grads  # noqa: E402
+from .cpp import CppCell  # noqa: E402
 from .fused import FusedCell  # noqa: E402
 from .fused import unsupported as fused_unsupported  # noqa: E402
 from .graph import GraphCell  # noqa: E402
@@ -68,6 +70,15 @@ IMPLEMENTATIONS.register(
 )
 IMPLEMENTATIONS.register(
     Implementation("xla", CELL_NAMES, XlaCell, "the fused loop (graph's where not) compiled by XLA")
+)
+IMPLEMENTATIONS.register(
+    Implementation(
+        "cpp",
+        ("cfc", "ltc"),
+        CppCell,
+        "the C++ whole-sequence kernels (torch's cpp) via tf.numpy_function; graph mode, CPU",
+        limits=cpp_unsupported,
+    )
 )
 
 

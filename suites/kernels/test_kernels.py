@@ -31,6 +31,7 @@ IMPLS = (
     ("tf", "graph"),
     ("tf", "fused"),
     ("tf", "xla"),
+    ("tf", "cpp"),
 )
 CELLS = ("lstm", "gru", "cfc", "ltc")
 PROFILE_SHAPES = {"smoke": ("smoke",), "quick": ("cpu",), "full": ("cpu", "large")}

@@ -1,6 +1,7 @@
 // The CfC recurrence over a whole sequence, forward and the per-step part of BPTT, for the `cpp`
-// implementation (cells/torch/cpp_cfc.py folds the weights, computes the input projection and the
-// weight gradients as large GEMMs in torch, and owns autograd).
+// implementations. Their frontends (cells/torch/cpp_cfc.py, cells/tf/cpp.py) fold the weights,
+// compute the input projection and the weight gradients as large GEMMs in their framework, and
+// own autograd.
 //
 // Shapes (row-major, contiguous): B batch, T steps, H units, U backbone width, G = 3H (unit
 // steps) or 4H (with timespans) head columns [ff1 | ff2 | time (| time_b)].
@@ -117,7 +118,9 @@ void forward_rows(const Problem<T>& p, int64_t first, int64_t end, T* out, T* z_
             if (p.ts) {
                 const T span = p.ts[row];
 #pragma omp simd
-                for (int64_t j = 0; j < H; ++j) gr[2 * H + j] = gr[2 * H + j] * span + gr[3 * H + j];
+                for (int64_t j = 0; j < H; ++j) {
+                    gr[2 * H + j] = gr[2 * H + j] * span + gr[3 * H + j];
+                }
             }
 #pragma omp simd
             for (int64_t j = 0; j < 3 * H; ++j) gr[j] = sigmoid(gr[j]);
@@ -184,7 +187,7 @@ void backward_rows(const Problem<T>& p, const T* coef, const T* d_act, const T* 
                                             const T* w_g, const T* b_g, const T* ts, int mode, \
                                             T* out, T* z_all, T* gates, int threads) {         \
         const Problem<T> p{B, S, H, U, G, xw, h0, w_h, w_g, b_g, ts, mode};                    \
-        over_row_blocks(B, threads, [&](int, int64_t first, int64_t end) {                          \
+        over_row_blocks(B, threads, [&](int, int64_t first, int64_t end) {                     \
             forward_rows(p, first, end, out, z_all, gates);                                    \
         });                                                                                    \
     }                                                                                          \
@@ -194,7 +197,7 @@ void backward_rows(const Problem<T>& p, const T* coef, const T* d_act, const T* 
         int threads) {                                                                         \
         const Problem<T> p{B, S, H, U, G, nullptr, nullptr, nullptr, nullptr, nullptr,         \
                            nullptr, 0};                                                        \
-        over_row_blocks(B, threads, [&](int, int64_t first, int64_t end) {                          \
+        over_row_blocks(B, threads, [&](int, int64_t first, int64_t end) {                     \
             backward_rows(p, coef, d_act, grad_out, w_g_t, w_h_t, first, end, d_g, d_a, d_h0); \
         });                                                                                    \
     }

@@ -1,6 +1,7 @@
-// The LTC's synapses, forward and hand-written backward, for the `cpp` implementation
-// (cells/torch/cpp_ltc.py prepares every argument and owns autograd): the sensory synapses of
-// many rows at once (cb_synapses_*) and the recurrence over a whole sequence (cb_ltc_*).
+// The LTC's synapses, forward and hand-written backward, for the `cpp` implementations (their
+// frontends, cells/torch/cpp_ltc.py and cells/tf/cpp.py, prepare every argument and own
+// autograd): the sensory synapses of many rows at once (cb_synapses_*) and the recurrence over a
+// whole sequence (cb_ltc_*).
 //
 // A synapse layer maps presynaptic values x (P,) to the sums of every post neuron j (H,):
 //   a_ij = sigmoid(x_i sig_ij - smu_ij),  num_j = sum_i a_ij we_ij,  den_j = sum_i a_ij w_ij

@@ -30,6 +30,9 @@ class CellLayer(keras.layers.Layer):
 
     impl = ""
     jit_compile = False
+    #: True: `prepare` passes ts=None when the call gave no timespans (every step lasts 1), so an
+    #: implementation can use a cheaper unit-step form; False: it gets a tensor of ones.
+    unit_timespans_as_none = False
 
     def __init__(self, spec: CellSpec, params=None, seed: int = 0, **kwargs):
         super().__init__(**kwargs)
@@ -66,6 +69,8 @@ class CellLayer(keras.layers.Layer):
     def prepare(self, x, hx, timespans):
         """Check the call's arguments -> (x, state tuple, ts (B, T, 1)) in the compute dtype.
 
+        ts is None instead when no timespans were given and `unit_timespans_as_none` is set.
+
         Shapes are checked whenever they are static; values (finite, positive timespans) are
         checked eagerly, or by tf.debugging assertions when the caller traces the layer.
         """
@@ -79,7 +84,7 @@ class CellLayer(keras.layers.Layer):
         batch, steps = tf.shape(x)[0], tf.shape(x)[1]
         static_batch = x.shape[0]
         if timespans is None:
-            ts = tf.ones((batch, steps, 1), dtype)
+            ts = None if self.unit_timespans_as_none else tf.ones((batch, steps, 1), dtype)
         else:
             ts = tf.cast(tf.convert_to_tensor(timespans, dtype_hint=dtype), dtype)
             if x.shape.is_fully_defined():

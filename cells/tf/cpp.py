@@ -10,9 +10,8 @@ to the canonical weights.
 
 What this costs against TF's own implementations: graph mode only (XLA cannot compile a
 numpy_function), no SavedModel export of the layer's call, and the kernels read and write
-host memory (on a GPU, TF copies every operand to the host and back). Without timespans the
-layer still passes ones (TF's layers always do), so the CfC runs its four-head form, (U, 4H),
-not torch's unit-step (U, 3H). Threads: TF's intra-op thread count (all cores when unset).
+host memory (on a GPU, TF copies every operand to the host and back). Threads: TF's intra-op
+thread count (all cores when unset).
 """
 
 from __future__ import annotations
@@ -51,13 +50,20 @@ def _numpy(function, inputs, dtype, shapes):
 
 
 # --------------------------------------------------------------------------------------- CfC
-def _fold(spec, p):
-    """`cells.torch.fused_cfc.fold_weights` with four heads, in TF: -> w_x, b_x, w_h, w_g, b_g."""
+def _fold(spec, p, unit_steps: bool):
+    """`cells.torch.fused_cfc.fold_weights` in TF: -> w_x, b_x, w_h, w_g, b_g; heads
+    ff1 | ff2 | time (unit steps: time_a + time_b) or ff1 | ff2 | time_a | time_b."""
     alpha, beta, gamma = SIGMOID_FORMS[spec.backbone_activation]
-    names = ("ff1", "ff2", "time_a", "time_b")
-    scale = (2.0, 2.0, 1.0, 1.0)  # tanh(u) = 2 sigmoid(2u) - 1 for the ff heads
-    w_g = tf.concat([s * p[f"{n}_kernel"] for s, n in zip(scale, names)], axis=1)
-    b_g = tf.concat([s * p[f"{n}_bias"] for s, n in zip(scale, names)], axis=0)
+    # tanh(u) = 2 sigmoid(2u) - 1 for the ff heads
+    kernels = [2 * p["ff1_kernel"], 2 * p["ff2_kernel"]]
+    biases = [2 * p["ff1_bias"], 2 * p["ff2_bias"]]
+    if unit_steps:
+        kernels.append(p["time_a_kernel"] + p["time_b_kernel"])
+        biases.append(p["time_a_bias"] + p["time_b_bias"])
+    else:
+        kernels += [p["time_a_kernel"], p["time_b_kernel"]]
+        biases += [p["time_a_bias"], p["time_b_bias"]]
+    w_g, b_g = tf.concat(kernels, axis=1), tf.concat(biases, axis=0)
     b_g = b_g + gamma * tf.reduce_sum(w_g, axis=0)  # heads read beta * sigmoid + gamma
     w_g = beta * w_g
     w_backbone, b_x = alpha * p["backbone0_kernel"], alpha * p["backbone0_bias"]
@@ -65,26 +71,27 @@ def _fold(spec, p):
 
 
 def _gate_coefficients(mode, gates, ts):
-    """d(head pre-activations)/dh per column -> (B, T, 4H); see fused_cfc._gate_coefficients."""
+    """d(head pre-activations)/dh per column -> (B, T, G); see fused_cfc._gate_coefficients."""
     s1, s2, st = tf.split(gates, 3, axis=-1)
     d1, d2, dt = tf.split(gates * (1 - gates), 3, axis=-1)
     if mode == "default":
         c1, c2, ct = 2 * (1 - st) * d1, 2 * st * d2, 2 * (s2 - s1) * dt
     else:
         c1, c2, ct = 2 * d1, 2 * st * d2, (2 * s2 - 1) * dt
-    return tf.concat([c1, c2, ct * ts, ct], axis=-1)
+    return tf.concat([c1, c2, ct] if ts is None else [c1, c2, ct * ts, ct], axis=-1)
 
 
 def cfc_run(spec, p, x, h0, ts):
-    """x (B, T, I), h0 (B, H), ts (B, T, 1) -> (h (B, T, H), h_T)."""
-    w_x, b_x, w_h, w_g, b_g = _fold(spec, p)
+    """x (B, T, I), h0 (B, H), ts (B, T, 1) or None (unit steps) -> (h (B, T, H), h_T)."""
+    w_x, b_x, w_h, w_g, b_g = _fold(spec, p, unit_steps=ts is None)
     batch, steps = x.shape[0], x.shape[1]  # static sizes, None where unknown
-    units, width, heads = spec.units, spec.backbone_units, 4 * spec.units
+    units, width = spec.units, spec.backbone_units
+    heads = (3 if ts is None else 4) * units
     xw = tf.matmul(tf.reshape(x, (-1, spec.input_size)), w_x) + b_x
     xw = tf.reshape(xw, tf.concat([tf.shape(x)[:2], [width]], axis=0))
     mode, dtype = spec.mode, x.dtype
 
-    def forward(xw, h0, w_h, w_g, b_g, ts):
+    def forward(xw, h0, w_h, w_g, b_g, ts=None):
         b, t = xw.shape[:2]
         out, z, gates = (np.empty((b, t, n), xw.dtype) for n in (units, width, 3 * units))
         _call("cfc_forward", b, t, units, width, heads, xw, h0, w_h, w_g, b_g, ts,
@@ -101,8 +108,9 @@ def cfc_run(spec, p, x, h0, ts):
 
     @tf.custom_gradient
     def recurrence(xw, h0, w_h, w_g, b_g):
+        operands = [xw, h0, w_h, w_g, b_g] + ([] if ts is None else [ts])
         out, z, gates = _numpy(
-            forward, [xw, h0, w_h, w_g, b_g, ts], dtype,
+            forward, operands, dtype,
             [(batch, steps, units), (batch, steps, width), (batch, steps, 3 * units)],
         )  # fmt: skip
 
@@ -191,8 +199,8 @@ def _recurrence(cm_t, on, od, v0, synapses, unfolds):
 
 
 def ltc_run(spec, p, k, x, v0, ts):
-    """x (B, T, I), v0 (B, H), ts (B, T, 1) -> (y (B, T, motor), v_T); the terms as in
-    `cells.torch.fused_ltc.recurrence_terms`."""
+    """x (B, T, I), v0 (B, H), ts (B, T, 1) or None (unit steps) -> (y (B, T, motor), v_T);
+    the terms as in `cells.torch.fused_ltc.recurrence_terms`."""
     positive = tf.nn.softplus if spec.implicit_constraints else tf.identity
     if spec.input_mapping in ("affine", "linear"):
         x = x * p["input_w"]
@@ -207,7 +215,8 @@ def ltc_run(spec, p, k, x, v0, ts):
     per_step = tf.concat([tf.shape(x)[:2], [spec.units]], axis=0)
     sens_num, sens_den = (tf.reshape(s, per_step) for s in (sens_num, sens_den))
     gleak = positive(p["gleak"])
-    cm_t = positive(p["cm"]) * spec.ode_unfolds / ts  # (B, T, H)
+    cm_t = positive(p["cm"]) * spec.ode_unfolds  # (H,), over the step's length: (B, T, H)
+    cm_t = tf.broadcast_to(cm_t, per_step) if ts is None else cm_t / ts
     offset_num = gleak * p["vleak"] + sens_num
     offset_den = cm_t + gleak + spec.epsilon + sens_den
     w = positive(p["w"]) * k["sparsity_mask"]
@@ -226,6 +235,7 @@ class CppCell(CellLayer):
     """The cell's recurrence in the C++ kernels, in graph mode; autodiff around them."""
 
     impl = "cpp"
+    unit_timespans_as_none = True  # no timespans: the CfC's unit-step heads, as in torch
 
     def run(self, x, state, ts, training):
         if x.dtype.name not in kernels.SUFFIXES:

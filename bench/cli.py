@@ -281,8 +281,9 @@ def _add_train_a2c(suites) -> None:
         description=(
             "Synchronous A2C: Nature CNN -> cell -> policy and value heads, n-step returns (or "
             "GAE with --gae-lambda < 1), value loss, entropy bonus, gradient-norm clipping, "
-            "RMSprop (TF-style eps in both frameworks) or Adam, on ALE's vector env. The same "
-            "config, initial weights, env seeds and action draws in torch and TF. Training "
+            "Adam (default) or RMSprop with Keras's semantics in both frameworks, on ALE's "
+            "vector env. The same config, initial weights, env seeds and action draws in torch "
+            "and TF. Training "
             "sees life losses as episode ends and clipped rewards; the logged returns are "
             "full-game scores. Writes metrics.csv, episodes.csv, checkpoint.npz (atomic; "
             "--resume continues) and summary.json. Profiles: "

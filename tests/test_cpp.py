@@ -90,6 +90,17 @@ def test_threads_split_rows_without_changing_outputs(cell):
         assert _relative(three[2][name], one[2][name]) < 1e-5, name
 
 
+@pytest.mark.parametrize("cell", ["ltc", "cfc"])
+def test_backward_twice_through_a_retained_graph(cell):
+    spec = cells.get_spec(cell, 5, 8)
+    module = ct.build(spec, spec.random_params(0), "cpp", dtype=torch.float64)
+    x = torch.tensor(np.random.default_rng(2).standard_normal((3, 4, 5)), requires_grad=True)
+    loss = module(x)[0].square().sum()
+    (first,) = torch.autograd.grad(loss, x, retain_graph=True)
+    (second,) = torch.autograd.grad(loss, x)
+    np.testing.assert_array_equal(first.numpy(), second.numpy())
+
+
 def test_saturated_synapses_match_fused():
     """Inputs of +-1e4 drive every sensory sigmoid to 0 or 1 (the exp's clamped range)."""
     spec = cells.get_spec("ltc", 6, 8)

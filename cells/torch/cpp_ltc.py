@@ -1,15 +1,15 @@
-"""The `cpp` LTC: the whole recurrence (every step, every unfold) in one C++ call, forward and
-backward, on CPU.
+"""The `cpp` LTC: the synapses in C++ (`cells/cpp/csrc/ltc_sequence.cpp`), forward and
+backward, on CPU: the sensory synapses of every step in one call, and the whole recurrence
+(every step, every unfold) in another.
 
-Everything around the recurrence is `fused_ltc`'s torch code: the input mapping, the sensory
-synapses for all steps at once, softplus, masks and the per-step offsets
-(`fused_ltc.recurrence_terms`), and the output mapping. Only the loop over steps and unfolds
-moves to C++ (`cells/cpp/csrc/ltc_sequence.cpp`), because that is where the time goes: a (B, H, H)
-sigmoid per unfold, which in torch costs a memory round trip per operation and a dispatch per
-operation, and which C++ computes in one vectorised pass with the sums kept in registers.
+Everything else is `fused_ltc`'s torch code: the input mapping, softplus, masks and the
+per-step offsets (`fused_ltc.recurrence_terms`), and the output mapping. The synapses are where
+the time goes: a (rows, pre, post) sigmoid per pass, which torch computes as a chain of
+operations, each a dispatch and a trip through memory, and which C++ computes in one vectorised
+pass with a block of post neurons' sums kept in registers.
 
-The backward pass is hand-written BPTT through every unfold (the C++ file states the formulas).
-The forward pass records the potential entering each unfold and the reciprocal of its
+The backward passes are hand-written (the C++ file states the formulas), BPTT through every
+unfold. The forward pass records the potential entering each unfold and the reciprocal of its
 denominator, (B, T, K, H) each; the synapse activations are recomputed in the backward pass.
 Gradients reach the canonical parameters through torch's autograd of the surrounding code.
 
@@ -116,8 +116,7 @@ class _Sequence(torch.autograd.Function):
             ctx.unfolds,
             *map(address, (*inputs, states, *ctx.trace, grad_states.contiguous(), *grads)),
             ctx.threads,
-        )
-        ctx.trace = None
+        )  # the trace stays with ctx: a graph kept with retain_graph=True runs backward again
         return (*grads, None)
 
 

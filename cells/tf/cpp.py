@@ -32,13 +32,15 @@ def _threads() -> int:
 
 
 def _call(name: str, *args):
-    """Call kernel `name` on numpy arrays (contiguous copies where needed), ints and Nones;
-    the dtype is the first array's."""
-    arrays = [a for a in args if isinstance(a, np.ndarray)]
-    converted = [
-        np.ascontiguousarray(a).ctypes.data if isinstance(a, np.ndarray) else a for a in args
-    ]
-    kernels.entry(name, arrays[0].dtype.name)(*converted, _threads())
+    """Call kernel `name` on numpy arrays, ints and Nones; the dtype is the first array's.
+
+    Outputs are arrays the caller made with np.empty (contiguous, written in place); inputs
+    that are not contiguous are copied, and the copies live in `kept` until the call returns.
+    """
+    kept = [np.ascontiguousarray(a) if isinstance(a, np.ndarray) else a for a in args]
+    dtype = next(a.dtype.name for a in kept if isinstance(a, np.ndarray))
+    addresses = [a.ctypes.data if isinstance(a, np.ndarray) else a for a in kept]
+    kernels.entry(name, dtype)(*addresses, _threads())
 
 
 def _numpy(function, inputs, dtype, shapes):
@@ -55,15 +57,15 @@ def _fold(spec, p, unit_steps: bool):
     ff1 | ff2 | time (unit steps: time_a + time_b) or ff1 | ff2 | time_a | time_b."""
     alpha, beta, gamma = SIGMOID_FORMS[spec.backbone_activation]
     # tanh(u) = 2 sigmoid(2u) - 1 for the ff heads
-    kernels = [2 * p["ff1_kernel"], 2 * p["ff2_kernel"]]
-    biases = [2 * p["ff1_bias"], 2 * p["ff2_bias"]]
+    head_kernels = [2 * p["ff1_kernel"], 2 * p["ff2_kernel"]]
+    head_biases = [2 * p["ff1_bias"], 2 * p["ff2_bias"]]
     if unit_steps:
-        kernels.append(p["time_a_kernel"] + p["time_b_kernel"])
-        biases.append(p["time_a_bias"] + p["time_b_bias"])
+        head_kernels.append(p["time_a_kernel"] + p["time_b_kernel"])
+        head_biases.append(p["time_a_bias"] + p["time_b_bias"])
     else:
-        kernels += [p["time_a_kernel"], p["time_b_kernel"]]
-        biases += [p["time_a_bias"], p["time_b_bias"]]
-    w_g, b_g = tf.concat(kernels, axis=1), tf.concat(biases, axis=0)
+        head_kernels += [p["time_a_kernel"], p["time_b_kernel"]]
+        head_biases += [p["time_a_bias"], p["time_b_bias"]]
+    w_g, b_g = tf.concat(head_kernels, axis=1), tf.concat(head_biases, axis=0)
     b_g = b_g + gamma * tf.reduce_sum(w_g, axis=0)  # heads read beta * sigmoid + gamma
     w_g = beta * w_g
     w_backbone, b_x = alpha * p["backbone0_kernel"], alpha * p["backbone0_bias"]

@@ -109,12 +109,15 @@ class _Sequence(torch.autograd.Function):
         states = ctx.saved_tensors[8]
         batch, steps, units = states.shape
         grads = [torch.empty_like(t) for t in inputs]
+        # A name keeps a contiguous copy alive through the call (autograd may hand in an
+        # expanded gradient, whose copy would otherwise be freed before the kernel reads it).
+        incoming = grad_states.contiguous()
         _entry("ltc_backward", states.dtype)(
             batch,
             steps,
             units,
             ctx.unfolds,
-            *map(address, (*inputs, states, *ctx.trace, grad_states.contiguous(), *grads)),
+            *map(address, (*inputs, states, *ctx.trace, incoming, *grads)),
             ctx.threads,
         )  # the trace stays with ctx: a graph kept with retain_graph=True runs backward again
         return (*grads, None)

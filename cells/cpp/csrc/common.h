@@ -10,30 +10,6 @@
 
 namespace cellbench {
 
-// exp for float32 from arithmetic only (Cephes' expf: range reduction by ln 2, a degree-6
-// polynomial, 2^n built in the exponent bits; about 1 ulp), so loops calling it vectorise
-// without -ffast-math. The clamp keeps 2^n a normal number; sigmoid's tails saturate anyway.
-inline float exp_arith(float x) {
-    x = x < -87.0f ? -87.0f : x;  // one compare each: vmaxps / vminps, and NaN stays NaN
-    x = x > 88.0f ? 88.0f : x;
-    // n = round(x / ln 2) by the 1.5 * 2^23 trick: floor() would not vectorise without
-    // -fno-trapping-math, and without -ffast-math the compiler keeps (a + c) - c as written.
-    const float shift = 12582912.0f;
-    float n = (x * 1.44269504088896341f + shift) - shift;
-    x = x - n * 0.693359375f + n * 2.12194440e-4f;
-    float y = 1.9875691500e-4f;
-    y = y * x + 1.3981999507e-3f;
-    y = y * x + 8.3334519073e-3f;
-    y = y * x + 4.1665795894e-2f;
-    y = y * x + 1.6666665459e-1f;
-    y = y * x + 5.0000001201e-1f;
-    y = y * (x * x) + x + 1.0f;
-    return y * std::bit_cast<float>((static_cast<int32_t>(n) + 127) << 23);
-}
-
-inline float sigmoid(float z) { return 1.0f / (1.0f + exp_arith(-z)); }
-inline double sigmoid(double z) { return 1.0 / (1.0 + std::exp(-z)); }
-
 // float32 vectors for code written with GCC's vector extensions rather than left to the
 // auto-vectoriser (register blocking the vectoriser would not do): the widest the target has
 // (-march=native): AVX-512, AVX or SSE.
@@ -53,25 +29,41 @@ inline vfloat load(const float* p) { return *reinterpret_cast<const vfloat_unali
 inline vfloat splat(float value) { return vfloat{} + value; }
 inline void store(float* p, vfloat v) { *reinterpret_cast<vfloat_unaligned*>(p) = v; }
 
-// exp_arith, lane by lane.
-inline vfloat exp_arith(vfloat x) {
-    const vfloat low = splat(-87.0f), high = splat(88.0f), shift = splat(12582912.0f);
-    x = x < low ? low : x;
+// 2^n for whole-numbered n in [-126, 127], built in the exponent bits.
+inline float exp2_whole(float n) {
+    return std::bit_cast<float>((static_cast<int32_t>(n) + 127) << 23);
+}
+inline vfloat exp2_whole(vfloat n) {
+    const vint exponent = (__builtin_convertvector(n, vint) + 127) << 23;
+    return (vfloat)exponent;  // a cast between vector types of one size keeps the bits
+}
+
+// exp for float32 (V = float, or vfloat lane by lane) from arithmetic only (Cephes' expf: range
+// reduction by ln 2, a degree-6 polynomial, 2^n built in the exponent bits; about 1 ulp), so
+// loops calling it vectorise without -ffast-math. The clamp keeps 2^n a normal number;
+// sigmoid's tails saturate anyway.
+template <typename V>
+inline V exp_arith(V x) {
+    const V low = V{} - 87.0f, high = V{} + 88.0f, shift = V{} + 12582912.0f;
+    x = x < low ? low : x;  // one compare each: vmaxps / vminps, and NaN stays NaN
     x = x > high ? high : x;
-    const vfloat n = (x * 1.44269504088896341f + shift) - shift;
+    // n = round(x / ln 2) by the 1.5 * 2^23 trick: floor() would not vectorise without
+    // -fno-trapping-math, and without -ffast-math the compiler keeps (a + c) - c as written.
+    const V n = (x * 1.44269504088896341f + shift) - shift;
     x = x - n * 0.693359375f + n * 2.12194440e-4f;
-    vfloat y = splat(1.9875691500e-4f);
+    V y = V{} + 1.9875691500e-4f;
     y = y * x + 1.3981999507e-3f;
     y = y * x + 8.3334519073e-3f;
     y = y * x + 4.1665795894e-2f;
     y = y * x + 1.6666665459e-1f;
     y = y * x + 5.0000001201e-1f;
     y = y * (x * x) + x + 1.0f;
-    const vint exponent = (__builtin_convertvector(n, vint) + 127) << 23;
-    return y * (vfloat)exponent;  // a cast between vector types of one size keeps the bits
+    return y * exp2_whole(n);
 }
 
+inline float sigmoid(float z) { return 1.0f / (1.0f + exp_arith(-z)); }
 inline vfloat sigmoid(vfloat z) { return 1.0f / (1.0f + exp_arith(-z)); }
+inline double sigmoid(double z) { return 1.0 / (1.0 + std::exp(-z)); }
 
 // Run f(thread, first_row, end_row) on up to `threads` threads over blocks of `rows`.
 inline int thread_count(int64_t rows, int threads) {

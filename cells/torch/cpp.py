@@ -19,11 +19,4 @@ class CppCell(FusedCell):
     """`fused` with its recurrences in C++ (the CfC's weight folding and its cache are shared)."""
 
     impl = "cpp"
-
-    def run(self, x, state, ts):
-        p = self.canonical() | self.constants()
-        if self.spec.name == "cfc":
-            y, h_t = cpp_cfc.run(self.spec, p, x, state[0], ts, self._cfc_folded(p, ts is None))
-        else:
-            y, h_t = cpp_ltc.run(self.spec, p, x, state[0], ts)
-        return y, (h_t,)
+    kernels = {"cfc": cpp_cfc, "ltc": cpp_ltc}

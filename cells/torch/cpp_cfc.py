@@ -89,6 +89,6 @@ def run(spec, p: dict, x, h0, ts, folded=None):
     w_x, b_x, w_h, w_g, b_g = folded
     # One GEMM for the whole sequence, batch-major as the kernel reads it.
     xw = torch.addmm(b_x, x.reshape(batch * steps, inputs), w_x).view(batch, steps, -1)
-    tensors = (xw, h0, w_h, w_g, b_g, None if ts is None else ts)
+    tensors = (xw, h0, w_h, w_g, b_g, ts)
     out = _Recurrence.apply(*(t if t is None else t.contiguous() for t in tensors), spec.mode)
     return out, out[:, -1]

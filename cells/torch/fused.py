@@ -23,13 +23,16 @@ def limits(spec) -> str | None:
 class FusedCell(CellModule):
     impl = "fused"
     unit_timespans_as_none = True  # no timespans -> unit steps, which the kernels exploit
+    #: cell -> module whose run(spec, p, x, h0, ts[, folded]) computes it (`cpp` swaps them)
+    kernels = _KERNELS
 
     def run(self, x, state, ts):
         p = self.canonical() | self.constants()
+        kernel = self.kernels[self.spec.name]
         if self.spec.name == "cfc":
-            y, h_t = fused_cfc.run(self.spec, p, x, state[0], ts, self._cfc_folded(p, ts is None))
+            y, h_t = kernel.run(self.spec, p, x, state[0], ts, self._cfc_folded(p, ts is None))
         else:
-            y, h_t = fused_ltc.run(self.spec, p, x, state[0], ts)
+            y, h_t = kernel.run(self.spec, p, x, state[0], ts)
         return y, (h_t,)
 
     def _cfc_folded(self, p, unit_steps):

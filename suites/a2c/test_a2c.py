@@ -4,7 +4,8 @@ random actions (the raw rate) and random play's full-game return, measured in th
 
 Each run trains in results/a2c/train/<name> and resumes there when interrupted (a finished run is
 reused). extra_info: cell, backend, impl, threads, frames/s of the timed iteration and its share of
-the raw rate, training frames/s, final mean return of the last 100 games and its multiple of
+the raw rate, the model alone's frames/s and the serial ceiling of that share
+(`bench.a2c.suite`), training frames/s, final mean return of the last 100 games and its multiple of
 random play, the return curve at 25/50/75/100 % of the budget, games, config.
 """
 
@@ -20,7 +21,12 @@ from bench import checkpoint  # noqa: E402
 from bench.a2c.config import profile_config  # noqa: E402
 from bench.a2c.rollout import RolloutCollector  # noqa: E402
 from bench.a2c.spec import AgentSpec  # noqa: E402
-from bench.a2c.suite import curve_summary, random_play  # noqa: E402
+from bench.a2c.suite import (  # noqa: E402
+    curve_summary,
+    random_play,
+    serial_ceiling,
+    time_model_alone,
+)
 from bench.a2c.train import env_seed, make_agent, make_envs, state_shapes, train_a2c  # noqa: E402
 from bench.bc.suite import run_name  # noqa: E402
 
@@ -91,15 +97,20 @@ def test_a2c_iteration(benchmark, profile, threads, request, raw, cell, backend)
     benchmark.group = f"a2c {GAME} N={config.num_envs}"
     try:
         benchmark.pedantic(iteration, rounds=ROUNDS[profile], iterations=1)
+        rollout = collector.collect(agent.act)
     finally:
         envs.close()
     frames_per_second = config.frames_per_update / benchmark.stats.stats.median
+    model_rate = config.frames_per_update / time_model_alone(agent, rollout, config.lr,
+                                                             ROUNDS[profile])  # fmt: skip
     final, random_mean = summary["final_mean_return_100"], raw["mean_return"]
     benchmark.extra_info.update(
         cell=cell, backend=backend, impl=summary["impl"], threads=threads, profile=profile,
         frames_per_second=frames_per_second,
         raw_frames_per_second=raw["frames_per_second"],
         share_of_raw_rate=frames_per_second / raw["frames_per_second"],
+        model_frames_per_second=model_rate,
+        serial_ceiling=serial_ceiling(raw["frames_per_second"], model_rate),
         training_frames_per_second=summary["frames"] / max(meta["progress"]["seconds"], 1e-9),
         frames=summary["frames"], games=summary["games"], final_mean_return_100=final,
         random_mean_return=random_mean,

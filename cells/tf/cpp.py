@@ -4,9 +4,9 @@ The same whole-sequence kernels as torch's `cpp` implementation (`cells.torch.cp
 `cells.torch.cpp_ltc` say what they do), called with `tf.numpy_function` inside the layer's
 tf.function, each with a `tf.custom_gradient` whose backward pass is the kernels' hand-written
 BPTT. Everything around the kernels is TF: the CfC's weight folding (tanh in sigmoid form,
-merged heads), its input projection and weight-gradient GEMMs; the LTC's input mapping,
-softplus, masks and per-step terms. TF's autodiff carries the gradients from the kernels' inputs
-to the canonical weights.
+merged heads) and weight-gradient GEMMs (its input projection is the kernel's, see `cfc_run`);
+the LTC's input mapping, softplus, masks and per-step terms. TF's autodiff carries the gradients
+from the kernels' inputs to the canonical weights.
 
 What this costs against TF's own implementations: graph mode only (XLA cannot compile a
 numpy_function), no SavedModel export of the layer's call, and the kernels read and write
@@ -84,20 +84,22 @@ def _gate_coefficients(mode, gates, ts):
 
 
 def cfc_run(spec, p, x, h0, ts):
-    """x (B, T, I), h0 (B, H), ts (B, T, 1) or None (unit steps) -> (h (B, T, H), h_T)."""
+    """x (B, T, I), h0 (B, H), ts (B, T, 1) or None (unit steps) -> (h (B, T, H), h_T).
+
+    The kernel computes the input projection too (`cb_cfc_forward_x`): TF's CPU GEMM of
+    (B·T, I) x (I, U) takes about three times torch's, and as long as the whole recurrence.
+    """
     w_x, b_x, w_h, w_g, b_g = _fold(spec, p, unit_steps=ts is None)
     batch, steps = x.shape[0], x.shape[1]  # static sizes, None where unknown
-    units, width = spec.units, spec.backbone_units
+    units, width, inputs = spec.units, spec.backbone_units, spec.input_size
     heads = (3 if ts is None else 4) * units
-    xw = tf.matmul(tf.reshape(x, (-1, spec.input_size)), w_x) + b_x
-    xw = tf.reshape(xw, tf.concat([tf.shape(x)[:2], [width]], axis=0))
     mode, dtype = spec.mode, x.dtype
 
-    def forward(xw, h0, w_h, w_g, b_g, ts=None):
-        b, t = xw.shape[:2]
-        out, z, gates = (np.empty((b, t, n), xw.dtype) for n in (units, width, 3 * units))
-        _call("cfc_forward", b, t, units, width, heads, xw, h0, w_h, w_g, b_g, ts,
-              kernels.MODES[mode], out, z, gates)  # fmt: skip
+    def forward(x, w_x, b_x, h0, w_h, w_g, b_g, ts=None):
+        b, t = x.shape[:2]
+        out, z, gates = (np.empty((b, t, n), x.dtype) for n in (units, width, 3 * units))
+        _call("cfc_forward_x", b, t, units, width, heads, inputs, x, w_x, b_x, h0, w_h, w_g, b_g,
+              ts, kernels.MODES[mode], out, z, gates)  # fmt: skip
         return out, z, gates
 
     def backward(coef, d_act, d_out, w_g_t, w_h_t):
@@ -109,8 +111,8 @@ def cfc_run(spec, p, x, h0, ts):
         return d_g, d_a, d_h0
 
     @tf.custom_gradient
-    def recurrence(xw, h0, w_h, w_g, b_g):
-        operands = [xw, h0, w_h, w_g, b_g] + ([] if ts is None else [ts])
+    def recurrence(x, w_x, b_x, h0, w_h, w_g, b_g):
+        operands = [x, w_x, b_x, h0, w_h, w_g, b_g] + ([] if ts is None else [ts])
         out, z, gates = _numpy(
             forward, operands, dtype,
             [(batch, steps, units), (batch, steps, width), (batch, steps, 3 * units)],
@@ -124,13 +126,16 @@ def cfc_run(spec, p, x, h0, ts):
             )  # fmt: skip
             h_prev = tf.reshape(tf.concat([h0[:, None], out[:, :-1]], axis=1), (-1, units))
             d_a_flat, d_g_flat = tf.reshape(d_a, (-1, width)), tf.reshape(d_g, (-1, heads))
+            d_x = tf.reshape(tf.matmul(d_a_flat, w_x, transpose_b=True), tf.shape(x))
+            d_w_x = tf.matmul(tf.reshape(x, (-1, inputs)), d_a_flat, transpose_a=True)
             d_w_h = tf.matmul(h_prev, d_a_flat, transpose_a=True)
             d_w_g = tf.matmul(tf.reshape(z, (-1, width)), d_g_flat, transpose_a=True)
-            return d_a, d_h0, d_w_h, d_w_g, tf.reduce_sum(d_g_flat, axis=0)
+            return (d_x, d_w_x, tf.reduce_sum(d_a_flat, axis=0), d_h0, d_w_h, d_w_g,
+                    tf.reduce_sum(d_g_flat, axis=0))  # fmt: skip
 
         return out, grad
 
-    out = recurrence(xw, h0, w_h, w_g, b_g)
+    out = recurrence(x, w_x, b_x, h0, w_h, w_g, b_g)
     return out, out[:, -1]
 
 

@@ -14,6 +14,10 @@
 //   s = sigmoid(g[:3H]) = (s1 | s2 | st)
 //   h' = 2 (s1 + st (s2 - s1)) - 1 (mode "default") or 2 s1 - 1 + st (2 s2 - 1) ("no_gate")
 // Forward writes out (B, T, H) and, when training, z (B, T, U) and s (B, T, 3H).
+// cb_cfc_forward_x is the same forward pass with the input projection inside: it reads
+// x (B, T, I), w_x (I, U) and b_x (U) in place of xw and computes each step's xw_t = x_t w_x + b_x
+// in the same register-blocked GEMM, for frontends whose own GEMM is slower than this one
+// (TF's, on CPU); the input projection's gradients stay the frontend's, from d_a.
 //
 // Backward runs the sequential part of BPTT from torch's precomputed per-step factors:
 //   coef (B, T, G) = dg/dh' per column (cells/torch/fused_cfc.py:_gate_coefficients),
@@ -98,6 +102,9 @@ struct Problem {
     int64_t B, T_, H, U, G;
     const T *xw, *h0, *w_h, *w_g, *b_g, *ts;
     int mode;  // 0 default, 1 no_gate
+    // With x set, xw is null and each step projects x (B, T, I) with w_x (I, U) and b_x (U).
+    const T *x = nullptr, *w_x = nullptr, *b_x = nullptr;
+    int64_t I = 0;
 };
 
 // Rows [first, end): h (R, H), a/z (R, U), g (R, G) scratch; out/z_all/gates as documented.
@@ -106,8 +113,13 @@ void forward_rows(const Problem<T>& p, int64_t first, int64_t end, T* out, T* z_
     const int64_t R = end - first, H = p.H, U = p.U, G = p.G, S = p.T_;
     std::vector<T> h(p.h0 + first * H, p.h0 + end * H), z(R * U), g(R * G);
     for (int64_t t = 0; t < S; ++t) {
-        for (int64_t r = 0; r < R; ++r)
-            std::copy_n(p.xw + ((first + r) * S + t) * U, U, z.data() + r * U);
+        if (p.x) {
+            for (int64_t r = 0; r < R; ++r) std::copy_n(p.b_x, U, z.data() + r * U);
+            gemm_acc(R, p.I, U, p.x + (first * S + t) * p.I, S * p.I, p.w_x, z.data(), U);
+        } else {
+            for (int64_t r = 0; r < R; ++r)
+                std::copy_n(p.xw + ((first + r) * S + t) * U, U, z.data() + r * U);
+        }
         gemm_acc(R, H, U, h.data(), H, p.w_h, z.data(), U);
         for (int64_t e = 0; e < R * U; ++e) z[e] = sigmoid(z[e]);
         for (int64_t r = 0; r < R; ++r) std::copy_n(p.b_g, G, g.data() + r * G);
@@ -187,6 +199,16 @@ void backward_rows(const Problem<T>& p, const T* coef, const T* d_act, const T* 
                                             const T* w_g, const T* b_g, const T* ts, int mode, \
                                             T* out, T* z_all, T* gates, int threads) {         \
         const Problem<T> p{B, S, H, U, G, xw, h0, w_h, w_g, b_g, ts, mode};                    \
+        over_row_blocks(B, threads, [&](int, int64_t first, int64_t end) {                     \
+            forward_rows(p, first, end, out, z_all, gates);                                    \
+        });                                                                                    \
+    }                                                                                          \
+    extern "C" void cb_cfc_forward_x_##SUFFIX(                                                 \
+        int64_t B, int64_t S, int64_t H, int64_t U, int64_t G, int64_t I, const T* x,          \
+        const T* w_x, const T* b_x, const T* h0, const T* w_h, const T* w_g, const T* b_g,     \
+        const T* ts, int mode, T* out, T* z_all, T* gates, int threads) {                      \
+        const Problem<T> p{B,   S,  H,    U, G,   nullptr, h0, w_h,                            \
+                           w_g, b_g, ts, mode, x, w_x, b_x,     I};                            \
         over_row_blocks(B, threads, [&](int, int64_t first, int64_t end) {                     \
             forward_rows(p, first, end, out, z_all, gates);                                    \
         });                                                                                    \

@@ -9,8 +9,7 @@ from . import build
 _S, _P, _I = build.SIZE, build.POINTER, build.INT
 #: entry point -> (library, argument types); `csrc/<library>.cpp` documents each.
 ENTRY_POINTS = {
-    "cfc_forward": ("cfc_sequence", (_S,) * 5 + (_P,) * 6 + (_I,) + (_P,) * 3 + (_I,)),
-    "cfc_forward_x": ("cfc_sequence", (_S,) * 6 + (_P,) * 8 + (_I,) + (_P,) * 3 + (_I,)),
+    "cfc_forward": ("cfc_sequence", (_S,) * 6 + (_P,) * 8 + (_I,) + (_P,) * 3 + (_I,)),
     "cfc_backward": ("cfc_sequence", (_S,) * 5 + (_P,) * 8 + (_I,)),
     "synapses_forward": ("ltc_sequence", (_S,) * 3 + (_P,) * 7 + (_I,)),
     "synapses_backward": ("ltc_sequence", (_S,) * 3 + (_P,) * 12 + (_I,)),

@@ -86,8 +86,8 @@ def _gate_coefficients(mode, gates, ts):
 def cfc_run(spec, p, x, h0, ts):
     """x (B, T, I), h0 (B, H), ts (B, T, 1) or None (unit steps) -> (h (B, T, H), h_T).
 
-    The kernel computes the input projection too (`cb_cfc_forward_x`): TF's CPU GEMM of
-    (B·T, I) x (I, U) takes about three times torch's, and as long as the whole recurrence.
+    The kernel computes the input projection too (`csrc/cfc_sequence.cpp` says why); TF's
+    autodiff of it is in `grad`.
     """
     w_x, b_x, w_h, w_g, b_g = _fold(spec, p, unit_steps=ts is None)
     batch, steps = x.shape[0], x.shape[1]  # static sizes, None where unknown
@@ -98,7 +98,7 @@ def cfc_run(spec, p, x, h0, ts):
     def forward(x, w_x, b_x, h0, w_h, w_g, b_g, ts=None):
         b, t = x.shape[:2]
         out, z, gates = (np.empty((b, t, n), x.dtype) for n in (units, width, 3 * units))
-        _call("cfc_forward_x", b, t, units, width, heads, inputs, x, w_x, b_x, h0, w_h, w_g, b_g,
+        _call("cfc_forward", b, t, units, width, heads, inputs, x, w_x, b_x, h0, w_h, w_g, b_g,
               ts, kernels.MODES[mode], out, z, gates)  # fmt: skip
         return out, z, gates
 

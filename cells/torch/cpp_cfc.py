@@ -1,14 +1,14 @@
 """The `cpp` CfC: `fused`'s CfC with its two per-step loops (forward, and the sequential part of
 BPTT) in C++ (`cells/cpp/csrc/cfc_sequence.cpp`), on CPU.
 
-`fused` already does everything that can be batched over the sequence in large torch kernels:
-the weight folding (tanh in sigmoid form, merged heads), the input projection of every step as
-one GEMM, the gate derivatives of every step at once, and each weight gradient as one GEMM
-(`cells.torch.fused_cfc`, reused here unchanged). What is left is a loop of two small GEMMs and
-a few element-wise passes per step, where torch spends its time in per-operation dispatch and in
-waking its threads for GEMMs of 32 rows. The C++ loop splits the batch between threads once for
-the whole sequence and runs each step's GEMMs on rows four at a time, register-blocked, with
-the weights in cache.
+`fused` already does in large torch kernels what can be batched over the sequence: the weight
+folding (tanh in sigmoid form, merged heads), the gate derivatives of every step at once, and
+each weight gradient as one GEMM (`cells.torch.fused_cfc`, reused here unchanged). What is left
+is a loop of small GEMMs and a few element-wise passes per step, where torch spends its time in
+per-operation dispatch and in waking its threads for GEMMs of 32 rows. The C++ loop splits the
+batch between threads once for the whole sequence and runs each step's GEMMs on rows four at a
+time, register-blocked, with the weights in cache; the input projection is one of them, which
+measured faster than one large MKL GEMM before the loop (`csrc/cfc_sequence.cpp`).
 
 Supports unwired CfC, modes "default" and "no_gate", one backbone layer with a sigmoid-form
 activation (lecun_tanh, tanh), no mixed memory; CPU, float32 and float64.
@@ -29,32 +29,33 @@ def _entry(kind: str, dtype: torch.dtype):
 
 
 class _Recurrence(torch.autograd.Function):
-    """xw (B, T, U), h0 (B, H), w_h (H, U), w_g (U, G), b_g (G,), ts (B, T, 1) | None, mode
-    -> h (B, T, H), every step's state (batch-major; see fused_cfc._Recurrence)."""
+    """x (B, T, I), w_x (I, U), b_x (U,), h0 (B, H), w_h (H, U), w_g (U, G), b_g (G,),
+    ts (B, T, 1) | None, mode -> h (B, T, H), every step's state (batch-major; see
+    fused_cfc._Recurrence)."""
 
     @staticmethod
-    def forward(ctx, xw, h0, w_h, w_g, b_g, ts, mode):
-        batch, steps, width = xw.shape
-        units, heads = h0.shape[1], w_g.shape[1]
-        keep = any(ctx.needs_input_grad[:5])  # save what backward needs only if it will run
-        out = xw.new_empty(batch, steps, units)
-        z_all = xw.new_empty(batch, steps, width) if keep else None
-        gates = xw.new_empty(batch, steps, 3 * units) if keep else None
+    def forward(ctx, x, w_x, b_x, h0, w_h, w_g, b_g, ts, mode):
+        batch, steps, inputs = x.shape
+        units, width, heads = h0.shape[1], w_x.shape[1], w_g.shape[1]
+        keep = any(ctx.needs_input_grad[:7])  # save what backward needs only if it will run
+        out = x.new_empty(batch, steps, units)
+        z_all = x.new_empty(batch, steps, width) if keep else None
+        gates = x.new_empty(batch, steps, 3 * units) if keep else None
         threads = torch.get_num_threads()
-        operands = (xw, h0, w_h, w_g, b_g, ts)
-        _entry("forward", xw.dtype)(
-            batch, steps, units, width, heads, *map(address, operands), kernels.MODES[mode],
-            *map(address, (out, z_all, gates)), threads,
+        operands = (x, w_x, b_x, h0, w_h, w_g, b_g, ts)
+        _entry("forward", x.dtype)(
+            batch, steps, units, width, heads, inputs, *map(address, operands),
+            kernels.MODES[mode], *map(address, (out, z_all, gates)), threads,
         )  # fmt: skip
         if keep:
-            ctx.save_for_backward(h0, w_h, w_g, out, z_all, gates, ts)
+            ctx.save_for_backward(x, w_x, h0, w_h, w_g, out, z_all, gates, ts)
         ctx.mode, ctx.threads = mode, threads
         return out
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_out):
-        h0, w_h, w_g, out, z_all, gates, ts = ctx.saved_tensors
+        x, w_x, h0, w_h, w_g, out, z_all, gates, ts = ctx.saved_tensors
         batch, steps, units = out.shape
         width, heads = z_all.shape[2], w_g.shape[1]
         coef = fused_cfc._gate_coefficients(ctx.mode, gates, ts)  # (B, T, G / H, H)
@@ -72,9 +73,12 @@ class _Recurrence(torch.autograd.Function):
         flat = batch * steps
         h_prev = torch.cat([h0[:, None], out[:, :-1]], dim=1).reshape(flat, units)
         d_a_flat, d_g_flat = d_a.reshape(flat, width), d_g.reshape(flat, heads)
+        d_x = (d_a_flat @ w_x.t()).view(x.shape) if ctx.needs_input_grad[0] else None
+        d_w_x = x.reshape(flat, -1).t() @ d_a_flat
         d_w_h = h_prev.t() @ d_a_flat
         d_w_g = z_all.reshape(flat, width).t() @ d_g_flat
-        return d_a, d_h0, d_w_h, d_w_g, d_g_flat.sum(dim=0), None, None
+        return (d_x, d_w_x, d_a_flat.sum(dim=0), d_h0, d_w_h, d_w_g, d_g_flat.sum(dim=0), None,
+                None)  # fmt: skip
 
 
 def run(spec, p: dict, x, h0, ts, folded=None):
@@ -83,12 +87,8 @@ def run(spec, p: dict, x, h0, ts, folded=None):
     `folded` is `fused_cfc.fold_weights(spec, p, ts is None)` when the caller kept it.
     """
     check_input(x)
-    batch, steps, inputs = x.shape
     if folded is None:
         folded = fused_cfc.fold_weights(spec, p, unit_steps=ts is None)
-    w_x, b_x, w_h, w_g, b_g = folded
-    # One GEMM for the whole sequence, batch-major as the kernel reads it.
-    xw = torch.addmm(b_x, x.reshape(batch * steps, inputs), w_x).view(batch, steps, -1)
-    tensors = (xw, h0, w_h, w_g, b_g, ts)
+    tensors = (x, *folded[:2], h0, *folded[2:], ts)  # x, w_x, b_x, h0, w_h, w_g, b_g, ts
     out = _Recurrence.apply(*(t if t is None else t.contiguous() for t in tensors), spec.mode)
     return out, out[:, -1]

@@ -34,13 +34,23 @@ def _threads() -> int:
 def _call(name: str, *args):
     """Call kernel `name` on numpy arrays, ints and Nones; the dtype is the first array's.
 
-    Outputs are arrays the caller made with np.empty (contiguous, written in place); inputs
+    Outputs are arrays the caller made with `_empty` (contiguous, written in place); inputs
     that are not contiguous are copied, and the copies live in `kept` until the call returns.
     """
     kept = [np.ascontiguousarray(a) if isinstance(a, np.ndarray) else a for a in args]
     dtype = next(a.dtype.name for a in kept if isinstance(a, np.ndarray))
     addresses = [a.ctypes.data if isinstance(a, np.ndarray) else a for a in kept]
     kernels.entry(name, dtype)(*addresses, _threads())
+
+
+def _empty(shape, dtype) -> np.ndarray:
+    """np.empty, 64-byte aligned: TF takes a numpy_function's aligned outputs as they are and
+    copies the others (numpy aligns large arrays to 16 bytes)."""
+    dtype = np.dtype(dtype)
+    size = int(np.prod(shape)) * dtype.itemsize
+    buffer = np.empty(size + 64, np.uint8)
+    start = -buffer.ctypes.data % 64
+    return buffer[start : start + size].view(dtype).reshape(shape)
 
 
 def _numpy(function, inputs, dtype, shapes):
@@ -114,15 +124,15 @@ def cfc_run(spec, p, x, h0, ts):
         b, t = x.shape[:2]
         w_x, b_x, w_h, w_g, b_g = _numpy_fold(spec, dict(zip(FOLDED, raw_and_ts)), unit_steps)
         span = None if unit_steps else raw_and_ts[-1]
-        out, z, gates = (np.empty((b, t, n), x.dtype) for n in (units, width, 3 * units))
+        out, z, gates = (_empty((b, t, n), x.dtype) for n in (units, width, 3 * units))
         _call("cfc_forward", b, t, units, width, heads, inputs, x, w_x, b_x, h0, w_h, w_g, b_g,
               span, kernels.MODES[mode], out, z, gates)  # fmt: skip
         return out, z, gates
 
     def backward(coef, d_act, d_out, w_g_t, w_h_t):
         b, t = coef.shape[:2]
-        d_g, d_a = np.empty((b, t, heads), coef.dtype), np.empty((b, t, width), coef.dtype)
-        d_h0 = np.empty((b, units), coef.dtype)
+        d_g, d_a = _empty((b, t, heads), coef.dtype), _empty((b, t, width), coef.dtype)
+        d_h0 = _empty((b, units), coef.dtype)
         _call("cfc_backward", b, t, units, width, heads, coef, d_act, d_out, w_g_t, w_h_t,
               d_g, d_a, d_h0)  # fmt: skip
         return d_g, d_a, d_h0
@@ -170,12 +180,12 @@ def _sensory_sums(x, sigma, sigma_mu, w_erev, w):
     (inputs, units), dtype = w.shape, x.dtype
 
     def forward(x, *synapses):
-        num, den = (np.empty((x.shape[0], units), x.dtype) for _ in range(2))
+        num, den = (_empty((x.shape[0], units), x.dtype) for _ in range(2))
         _call("synapses_forward", x.shape[0], inputs, units, x, *synapses, num, den)
         return num, den
 
     def backward(x, sigma, sigma_mu, w_erev, w, d_num, d_den):
-        grads = [np.empty_like(a) for a in (x, sigma, sigma_mu, w_erev, w)]
+        grads = [_empty(a.shape, a.dtype) for a in (x, sigma, sigma_mu, w_erev, w)]
         _call("synapses_backward", x.shape[0], inputs, units, x, sigma, sigma_mu, w_erev, w,
               d_num, d_den, *grads)  # fmt: skip
         return grads
@@ -203,14 +213,14 @@ def _recurrence(cm_t, on, od, v0, synapses, unfolds):
 
     def forward(cm_t, on, od, v0, *synapses):
         b, t = on.shape[:2]
-        states = np.empty((b, t, units), on.dtype)
-        trace = [np.empty((b, t, unfolds, units), on.dtype) for _ in range(2)]
+        states = _empty((b, t, units), on.dtype)
+        trace = [_empty((b, t, unfolds, units), on.dtype) for _ in range(2)]
         _call("ltc_forward", b, t, units, unfolds, cm_t, on, od, v0, *synapses, states, *trace)
         return states, *trace
 
     def backward(cm_t, on, od, v0, sigma, sigma_mu, w_erev, w, states, trace_v, trace_inv, d):
         b, t = on.shape[:2]
-        grads = [np.empty_like(a) for a in (cm_t, on, od, v0, sigma, sigma_mu, w_erev, w)]
+        grads = [_empty(a.shape, a.dtype) for a in (cm_t, on, od, v0, sigma, sigma_mu, w_erev, w)]
         _call("ltc_backward", b, t, units, unfolds, cm_t, on, od, v0, sigma, sigma_mu, w_erev,
               w, states, trace_v, trace_inv, d, *grads)  # fmt: skip
         return grads

@@ -34,23 +34,33 @@ def _threads() -> int:
 def _call(name: str, *args):
     """Call kernel `name` on numpy arrays, ints and Nones; the dtype is the first array's.
 
-    Outputs are arrays the caller made with `_empty` (contiguous, written in place); inputs
-    that are not contiguous are copied, and the copies live in `kept` until the call returns.
+    Outputs are arrays the caller made with `_empty` (contiguous, aligned, written in place);
+    inputs that are not contiguous or not aligned (TF's own buffers are; numpy's are not) are
+    copied, and the copies live in `kept` until the call returns.
     """
-    kept = [np.ascontiguousarray(a) if isinstance(a, np.ndarray) else a for a in args]
+    kept = [_aligned(a) if isinstance(a, np.ndarray) else a for a in args]
     dtype = next(a.dtype.name for a in kept if isinstance(a, np.ndarray))
     addresses = [a.ctypes.data if isinstance(a, np.ndarray) else a for a in kept]
     kernels.entry(name, dtype)(*addresses, _threads())
 
 
 def _empty(shape, dtype) -> np.ndarray:
-    """np.empty, 64-byte aligned: TF takes a numpy_function's aligned outputs as they are and
-    copies the others (numpy aligns large arrays to 16 bytes)."""
+    """np.empty, aligned for the kernels (numpy aligns to 16 bytes); TF also takes aligned
+    numpy_function outputs as they are, and copies the others."""
     dtype = np.dtype(dtype)
     size = int(np.prod(shape)) * dtype.itemsize
-    buffer = np.empty(size + 64, np.uint8)
-    start = -buffer.ctypes.data % 64
+    buffer = np.empty(size + kernels.ALIGNMENT, np.uint8)
+    start = -buffer.ctypes.data % kernels.ALIGNMENT
     return buffer[start : start + size].view(dtype).reshape(shape)
+
+
+def _aligned(array: np.ndarray) -> np.ndarray:
+    """`array`, or an aligned contiguous copy of it if it is not one already."""
+    if array.flags.c_contiguous and array.ctypes.data % kernels.ALIGNMENT == 0:
+        return array
+    copy = _empty(array.shape, array.dtype)
+    copy[...] = array
+    return copy
 
 
 def _numpy(function, inputs, dtype, shapes):
@@ -84,9 +94,8 @@ def _fold(spec, p, unit_steps: bool, concat=tf.concat, colsum=lambda a: tf.reduc
 
 
 def _numpy_fold(spec, p, unit_steps: bool):
-    """`_fold` on numpy arrays, contiguous as the kernel reads them."""
-    folded = _fold(spec, p, unit_steps, np.concatenate, lambda a: a.sum(axis=0))
-    return [np.ascontiguousarray(a) for a in folded]
+    """`_fold` on numpy arrays (`_call` aligns them)."""
+    return _fold(spec, p, unit_steps, np.concatenate, lambda a: a.sum(axis=0))
 
 
 def _gate_coefficients(mode, gates, ts):

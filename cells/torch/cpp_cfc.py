@@ -21,7 +21,7 @@ from torch.autograd.function import once_differentiable
 
 from ..cpp import kernels
 from . import fused_cfc
-from .cpp_ltc import address, check_input
+from .cpp_ltc import address, aligned, check_input
 
 
 def _entry(kind: str, dtype: torch.dtype):
@@ -65,7 +65,7 @@ class _Recurrence(torch.autograd.Function):
         d_a = out.new_empty(batch, steps, width)
         d_h0 = out.new_empty(batch, units)
         # the transposes are copied once so the kernel reads rows
-        operands = (coef, d_act, grad_out.contiguous(), w_g.t().contiguous(), w_h.t().contiguous())
+        operands = tuple(map(aligned, (coef, d_act, grad_out, w_g.t(), w_h.t())))
         _entry("backward", out.dtype)(
             batch, steps, units, width, heads, *map(address, (*operands, d_g, d_a, d_h0)),
             ctx.threads,
@@ -90,5 +90,5 @@ def run(spec, p: dict, x, h0, ts, folded=None):
     if folded is None:
         folded = fused_cfc.fold_weights(spec, p, unit_steps=ts is None)
     tensors = (x, *folded[:2], h0, *folded[2:], ts)  # x, w_x, b_x, h0, w_h, w_g, b_g, ts
-    out = _Recurrence.apply(*(t if t is None else t.contiguous() for t in tensors), spec.mode)
+    out = _Recurrence.apply(*map(aligned, tensors), spec.mode)
     return out, out[:, -1]

@@ -37,6 +37,15 @@ def address(tensor):
     return None if tensor is None else tensor.data_ptr()
 
 
+def aligned(tensor):
+    """`tensor` contiguous and starting on a `kernels.ALIGNMENT` boundary, copied if it is not
+    (a slice can start anywhere); None stays None."""
+    if tensor is None:
+        return None
+    tensor = tensor.contiguous()
+    return tensor.clone() if tensor.data_ptr() % kernels.ALIGNMENT else tensor
+
+
 class _SensorySums(torch.autograd.Function):
     """x (N, I), (sigma, sigma_mu, w_erev, w) (I, H) -> (numerator, denominator) (N, H)."""
 
@@ -60,7 +69,7 @@ class _SensorySums(torch.autograd.Function):
         operands = ctx.saved_tensors
         x, w = operands[0], operands[-1]
         grads = [torch.empty_like(t) for t in operands]
-        incoming = (grad_num.contiguous(), grad_den.contiguous())  # zeros when unused
+        incoming = (aligned(grad_num), aligned(grad_den))  # zeros when unused
         _entry("synapses_backward", x.dtype)(
             x.shape[0],
             x.shape[1],
@@ -75,7 +84,7 @@ def sensory_sums(x, w, sigma, mu, erev):
     """`fused_ltc.sensory_sums` in one C++ pass: x (N, I), w (I, H) constrained and masked,
     sigma, mu, erev (I, H) -> (numerator, denominator), each (N, H)."""
     operands = (x, sigma, sigma * mu, w * erev, w)
-    return _SensorySums.apply(*(t.contiguous() for t in operands))
+    return _SensorySums.apply(*map(aligned, operands))
 
 
 class _Sequence(torch.autograd.Function):
@@ -111,7 +120,7 @@ class _Sequence(torch.autograd.Function):
         grads = [torch.empty_like(t) for t in inputs]
         # A name keeps a contiguous copy alive through the call (autograd may hand in an
         # expanded gradient, whose copy would otherwise be freed before the kernel reads it).
-        incoming = grad_states.contiguous()
+        incoming = aligned(grad_states)
         _entry("ltc_backward", states.dtype)(
             batch,
             steps,
@@ -137,6 +146,6 @@ def run(spec, p: dict, x, v0, ts):
     """x (B, T, I), v0 (B, H), ts (B, T, 1) or None (unit steps) -> (y (B, T, motor), v_T)."""
     check_input(x)
     terms, synapses = fused_ltc.recurrence_terms(spec, p, x, ts, sensory_sums)
-    arguments = [t.contiguous() for t in (*terms, v0, *synapses)]
+    arguments = [aligned(t) for t in (*terms, v0, *synapses)]
     states = _Sequence.apply(*arguments, spec.ode_unfolds)
     return fused_ltc.readout(spec, p, states), states[:, -1]

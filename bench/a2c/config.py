@@ -12,9 +12,16 @@ seed 0, 2M frames (mean full-game return of the last 100 games; random play 1.32
 its policy still near uniform (entropy 1.36 of 1.386); Adam lr 2.5e-4 4.07; Adam lr 7e-4 14.05.
 The gradients here are small (global norm about 0.06, never clipped), so RMSprop's eps,
 inside the root, dominates the running mean square and its steps shrink to about lr * g /
-sqrt(eps), while Adam's stay near lr. With Adam, GRU and CfC reached 17-20 in both frameworks;
-the LSTM learnt on one seed of two in torch (14.05) and stayed at random play on the other, and
-on both seeds in TF: whether a run takes off is decided early, by chance.
+sqrt(eps), while Adam's stay near lr.
+
+With Adam, over 16 runs (seeds 0-3 for the LSTM, 0-1 for GRU and CfC, both frameworks), 10
+learnt (returns 14-20 at 2M frames) and 5 stayed at random play (1.15-1.43, entropy at its
+maximum): the LSTM on 2 of 4 seeds in torch and 2 of 4 in TF, GRU on 1 of 2 in torch, CfC on
+none; one TF LSTM run (2.09) had just begun to learn. Which runs stay is decided early, by
+chance, and the stuck ones share a cause: 68-81 % of their 512 conv features are dead (ReLU off
+on all of 240 random-play frames) and the rest nearly constant across frames, against 3-7 % in
+the runs that learnt, so the policy sees no state. Fixing that (a smaller lr for the trunk, a
+larger eps, another init) is untested.
 
 `optimizer="rmsprop"` (with `alpha`) is still offered; torch then runs
 `bench.optimizers.RMSpropTF`, eps inside the root as in Keras, so both frameworks take the same

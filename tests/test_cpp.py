@@ -204,3 +204,32 @@ def test_tf_frontend_matches_torch_frontend_in_float32(spec):
         if name != "h0":
             assert _relative(got[2][name], reference) < 1e-4, name
     assert _relative(got[2]["h0"][0], expected[2]["h0"][0]) < 1e-4
+
+
+def test_frontends_hand_the_kernels_aligned_arrays():
+    """Both frontends copy an array that does not start on a `kernels.ALIGNMENT` boundary (a
+    slice can start anywhere; numpy aligns to 16 bytes) and pass aligned ones as they are; a
+    misaligned input gives the outputs an aligned copy of it gives."""
+    from cells.cpp import kernels
+    from cells.torch.cpp_ltc import aligned
+
+    base = torch.randn(4 * 9 * 24 + 3)
+    shifted = base[3:].view(4, 9, 24)  # 12 bytes past the aligned start of `base`
+    assert shifted.data_ptr() % kernels.ALIGNMENT != 0
+    copy = aligned(shifted)
+    assert copy.data_ptr() % kernels.ALIGNMENT == 0 and torch.equal(copy, shifted)
+    assert aligned(base).data_ptr() == base.data_ptr()
+    spec = cells.get_spec("cfc", 24, 32, backbone_units=64)
+    module = ct.build(spec, spec.random_params(0), "cpp")
+    with torch.no_grad():
+        assert torch.equal(module(shifted)[0], module(shifted.clone())[0])
+
+    tf_cpp = pytest.importorskip("cells.tf.cpp")
+    array = np.arange(4 * 33, dtype=np.float32).reshape(4, 33)[:, 1:]  # a strided view
+    made = tf_cpp._aligned(array)
+    assert made.ctypes.data % kernels.ALIGNMENT == 0 and made.flags.c_contiguous
+    np.testing.assert_array_equal(made, array)
+    assert tf_cpp._aligned(made) is made
+    empty = tf_cpp._empty((3, 5, 7), np.float64)
+    assert empty.shape == (3, 5, 7) and empty.dtype == np.float64
+    assert empty.ctypes.data % kernels.ALIGNMENT == 0

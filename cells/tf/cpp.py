@@ -3,10 +3,10 @@
 The same whole-sequence kernels as torch's `cpp` implementation (`cells.torch.cpp_cfc`,
 `cells.torch.cpp_ltc` say what they do), called with `tf.numpy_function` inside the layer's
 tf.function, each with a `tf.custom_gradient` whose backward pass is the kernels' hand-written
-BPTT. Around the kernels: the CfC's weight folding (tanh in sigmoid form, merged heads) is
-numpy in the forward pass and TF in the backward one, its weight-gradient GEMMs are TF (see
-`cfc_run`); the LTC's input mapping, softplus, masks and per-step terms are TF. TF's autodiff
-carries the gradients from the kernels' inputs to the canonical weights.
+BPTT. Everything around the kernels is TF: the CfC's weight folding (tanh in sigmoid form,
+merged heads) and its input and weight gradients (the input projection is the kernel's); the
+LTC's input mapping, softplus, masks and per-step terms. TF's autodiff carries the gradients
+from the kernels' inputs to the canonical weights.
 
 What this costs against TF's own implementations: graph mode only (XLA cannot compile a
 numpy_function), no SavedModel export of the layer's call, and the kernels read and write
@@ -72,10 +72,9 @@ def _numpy(function, inputs, dtype, shapes):
 
 
 # --------------------------------------------------------------------------------------- CfC
-def _fold(spec, p, unit_steps: bool, concat=tf.concat, colsum=lambda a: tf.reduce_sum(a, 0)):
-    """`cells.torch.fused_cfc.fold_weights` in TF (or numpy, given numpy's `concat` and
-    `colsum`): -> w_x, b_x, w_h, w_g, b_g; heads ff1 | ff2 | time (unit steps: time_a + time_b)
-    or ff1 | ff2 | time_a | time_b."""
+def _fold(spec, p, unit_steps: bool):
+    """`cells.torch.fused_cfc.fold_weights` in TF: -> w_x, b_x, w_h, w_g, b_g; heads
+    ff1 | ff2 | time (unit steps: time_a + time_b) or ff1 | ff2 | time_a | time_b."""
     alpha, beta, gamma = SIGMOID_FORMS[spec.backbone_activation]
     # tanh(u) = 2 sigmoid(2u) - 1 for the ff heads
     head_kernels = [2 * p["ff1_kernel"], 2 * p["ff2_kernel"]]
@@ -86,16 +85,11 @@ def _fold(spec, p, unit_steps: bool, concat=tf.concat, colsum=lambda a: tf.reduc
     else:
         head_kernels += [p["time_a_kernel"], p["time_b_kernel"]]
         head_biases += [p["time_a_bias"], p["time_b_bias"]]
-    w_g, b_g = concat(head_kernels, 1), concat(head_biases, 0)
-    b_g = b_g + gamma * colsum(w_g)  # heads read beta * sigmoid + gamma
+    w_g, b_g = tf.concat(head_kernels, axis=1), tf.concat(head_biases, axis=0)
+    b_g = b_g + gamma * tf.reduce_sum(w_g, axis=0)  # heads read beta * sigmoid + gamma
     w_g = beta * w_g
     w_backbone, b_x = alpha * p["backbone0_kernel"], alpha * p["backbone0_bias"]
     return w_backbone[: spec.input_size], b_x, w_backbone[spec.input_size :], w_g, b_g
-
-
-def _numpy_fold(spec, p, unit_steps: bool):
-    """`_fold` on numpy arrays (`_call` aligns them)."""
-    return _fold(spec, p, unit_steps, np.concatenate, lambda a: a.sum(axis=0))
 
 
 def _gate_coefficients(mode, gates, ts):
@@ -109,33 +103,23 @@ def _gate_coefficients(mode, gates, ts):
     return tf.concat([c1, c2, ct] if ts is None else [c1, c2, ct * ts, ct], axis=-1)
 
 
-#: The canonical parameters `_fold` reads.
-FOLDED = ("backbone0_kernel", "backbone0_bias", "ff1_kernel", "ff1_bias", "ff2_kernel",
-          "ff2_bias", "time_a_kernel", "time_a_bias", "time_b_kernel", "time_b_bias")  # fmt: skip
-
-
 def cfc_run(spec, p, x, h0, ts):
     """x (B, T, I), h0 (B, H), ts (B, T, 1) or None (unit steps) -> (h (B, T, H), h_T).
 
-    The forward pass is one numpy_function: the weight folding in numpy (a dozen small TF ops
-    cost more than the kernel's own overhead), then the kernel, which computes the input
-    projection too (`csrc/cfc_sequence.cpp` says why). The backward pass folds again in TF,
-    under a tape that carries the folded weights' gradients to the canonical ones.
+    The kernel computes the input projection too (`csrc/cfc_sequence.cpp` says why); its
+    gradients are TF GEMMs in `grad`.
     """
-    unit_steps = ts is None
+    w_x, b_x, w_h, w_g, b_g = _fold(spec, p, unit_steps=ts is None)
     batch, steps = x.shape[0], x.shape[1]  # static sizes, None where unknown
     units, width, inputs = spec.units, spec.backbone_units, spec.input_size
-    heads = (3 if unit_steps else 4) * units
+    heads = (3 if ts is None else 4) * units
     mode, dtype = spec.mode, x.dtype
-    raw = [p[key] for key in FOLDED]
 
-    def forward(x, h0, *raw_and_ts):
+    def forward(x, w_x, b_x, h0, w_h, w_g, b_g, ts=None):
         b, t = x.shape[:2]
-        w_x, b_x, w_h, w_g, b_g = _numpy_fold(spec, dict(zip(FOLDED, raw_and_ts)), unit_steps)
-        span = None if unit_steps else raw_and_ts[-1]
         out, z, gates = (_empty((b, t, n), x.dtype) for n in (units, width, 3 * units))
         _call("cfc_forward", b, t, units, width, heads, inputs, x, w_x, b_x, h0, w_h, w_g, b_g,
-              span, kernels.MODES[mode], out, z, gates)  # fmt: skip
+              ts, kernels.MODES[mode], out, z, gates)  # fmt: skip
         return out, z, gates
 
     def backward(coef, d_act, d_out, w_g_t, w_h_t):
@@ -147,18 +131,14 @@ def cfc_run(spec, p, x, h0, ts):
         return d_g, d_a, d_h0
 
     @tf.custom_gradient
-    def recurrence(x, h0, *raw):
-        operands = [x, h0, *raw] + ([] if unit_steps else [ts])
+    def recurrence(x, w_x, b_x, h0, w_h, w_g, b_g):
+        operands = [x, w_x, b_x, h0, w_h, w_g, b_g] + ([] if ts is None else [ts])
         out, z, gates = _numpy(
             forward, operands, dtype,
             [(batch, steps, units), (batch, steps, width), (batch, steps, 3 * units)],
         )  # fmt: skip
 
         def grad(d_out):
-            with tf.GradientTape() as tape:
-                tape.watch(raw)
-                folded = _fold(spec, dict(zip(FOLDED, raw)), unit_steps)
-            w_x, _, w_h, w_g, _ = folded
             coef = _gate_coefficients(mode, gates, ts)
             d_g, d_a, d_h0 = _numpy(
                 backward, [coef, z * (1 - z), d_out, tf.transpose(w_g), tf.transpose(w_h)],
@@ -167,19 +147,15 @@ def cfc_run(spec, p, x, h0, ts):
             h_prev = tf.reshape(tf.concat([h0[:, None], out[:, :-1]], axis=1), (-1, units))
             d_a_flat, d_g_flat = tf.reshape(d_a, (-1, width)), tf.reshape(d_g, (-1, heads))
             d_x = tf.reshape(tf.matmul(d_a_flat, w_x, transpose_b=True), tf.shape(x))
-            d_folded = [
-                tf.matmul(tf.reshape(x, (-1, inputs)), d_a_flat, transpose_a=True),
-                tf.reduce_sum(d_a_flat, axis=0),
-                tf.matmul(h_prev, d_a_flat, transpose_a=True),
-                tf.matmul(tf.reshape(z, (-1, width)), d_g_flat, transpose_a=True),
-                tf.reduce_sum(d_g_flat, axis=0),
-            ]
-            d_raw = tape.gradient(folded, raw, output_gradients=d_folded)
-            return (d_x, d_h0, *d_raw)
+            d_w_x = tf.matmul(tf.reshape(x, (-1, inputs)), d_a_flat, transpose_a=True)
+            d_w_h = tf.matmul(h_prev, d_a_flat, transpose_a=True)
+            d_w_g = tf.matmul(tf.reshape(z, (-1, width)), d_g_flat, transpose_a=True)
+            return (d_x, d_w_x, tf.reduce_sum(d_a_flat, axis=0), d_h0, d_w_h, d_w_g,
+                    tf.reduce_sum(d_g_flat, axis=0))  # fmt: skip
 
         return out, grad
 
-    out = recurrence(x, h0, *raw)
+    out = recurrence(x, w_x, b_x, h0, w_h, w_g, b_g)
     return out, out[:, -1]
 
 

@@ -19,8 +19,8 @@ learnt (returns 14-20 at 2M frames) and 5 stayed at random play (1.15-1.43, entr
 maximum): the LSTM on 2 of 4 seeds in torch and 2 of 4 in TF, GRU on 1 of 2 in torch, CfC on
 none; one TF LSTM run (2.09) had just begun to learn. Which runs stay is decided early, by
 chance, and the stuck ones share a cause: 68-81 % of their 512 conv features are dead (ReLU off
-on all of 240 random-play frames) and the rest nearly constant across frames, against 3-7 % in
-the runs that learnt, so the policy sees no state. Fixing that (a smaller lr for the trunk, a
+on all of 240 random-play frames) and the rest nearly constant across frames, against 3-10 %
+in the other runs, so the policy sees no state. Fixing that (a smaller lr for the trunk, a
 larger eps, another init) is untested.
 
 `optimizer="rmsprop"` (with `alpha`) is still offered; torch then runs

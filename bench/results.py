@@ -57,10 +57,13 @@ def write_json_atomic(path: str | os.PathLike, data: Any) -> Path:
 
 
 def csv_text(rows: list[dict]) -> str:
-    """Rows of dicts (same keys) as CSV text with a header (an empty table has no columns)."""
+    """Rows of dicts as CSV text with a header: every key, in the order first seen (a row
+    without one leaves it empty, as rows written before a column existed do); an empty table
+    has no columns."""
     buffer = io.StringIO()
     if rows:
-        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+        columns = list(dict.fromkeys(key for row in rows for key in row))
+        writer = csv.DictWriter(buffer, fieldnames=columns)
         writer.writeheader()
         writer.writerows(rows)
     return buffer.getvalue()

@@ -267,8 +267,9 @@ def test_smoke_run_of_every_cell_and_backend(cell, backend, tmp_path):
     rows = (tmp_path / "metrics.csv").read_text().splitlines()
     assert rows[0].split(",") == ["update", "frames", "episodes", "seconds", "frames_per_second",
                                   "mean_return_100", "policy_loss", "value_loss", "entropy",
-                                  "grad_norm"]  # fmt: skip
+                                  "grad_norm", "dead_features"]  # fmt: skip
     assert len(rows) == 1 + config.frames // config.log_every
+    assert all(0.0 <= float(row.split(",")[-1]) < 1.0 for row in rows[1:])
     assert (tmp_path / "episodes.csv").exists() and (tmp_path / checkpoint.NAME).exists()
     written = json.loads((tmp_path / "summary.json").read_text())
     assert written["settings"]["episodic_life"] and written["config"]["cell"] == cell
@@ -435,3 +436,32 @@ def _taken_log_probs(model, backend, rollout):
     logits, _ = _unroll(model, backend, rollout.obs, rollout.starts, rollout.initial_state)
     log_probs = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
     return np.take_along_axis(log_probs, rollout.actions[..., None], -1)[..., 0]
+
+
+def test_dead_share_counts_features_off_on_every_frame():
+    from bench.a2c.features import dead_share
+
+    features = np.zeros((2, 3, 4))  # (T, N, F)
+    features[1, 2, 1] = 0.5  # alive on one frame only
+    features[:, :, 3] = 1.0  # alive everywhere
+    features[0, 0, 2] = -1.0  # never positive
+    assert dead_share(features) == 0.5
+
+
+def test_torch_and_tf_agents_give_the_same_features():
+    config = A2CConfig(cell="gru", num_envs=2, n_steps=3)
+    spec = make_agent_spec("gru", 4)
+    params = spec.init_params(2)
+    obs = np.random.default_rng(0).integers(0, 256, (3, 2, 84, 84, 4), dtype=np.uint8)
+    torch_features, tf_features = (make_agent(backend, spec, params, config).features(obs)
+                                   for backend in ("torch", "tf"))  # fmt: skip
+    assert torch_features.shape == (3, 2, 512)
+    np.testing.assert_allclose(torch_features, tf_features, rtol=1e-4, atol=1e-5)
+
+
+def test_metrics_rows_written_before_a_column_existed_leave_it_empty():
+    """A run resumed from an older version's checkpoint has history rows without the newer
+    columns (dead_features): the CSV keeps every column."""
+    from bench.results import csv_text
+
+    assert csv_text([{"a": 1}, {"a": 2, "b": 3}]).splitlines() == ["a,b", "1,", "2,3"]

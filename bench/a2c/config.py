@@ -21,7 +21,8 @@ none; one TF LSTM run (2.09) had just begun to learn. Which runs stay is decided
 chance, and the stuck ones share a cause: 68-81 % of their 512 conv features are dead (ReLU off
 on all of 240 random-play frames) and the rest nearly constant across frames, against 3-10 %
 in the other runs, so the policy sees no state. Fixing that (a smaller lr for the trunk, a
-larger eps, another init) is untested.
+larger eps, another init) is untested; `train` logs the share of dead features
+(`dead_features` in metrics.csv) to screen it.
 
 `optimizer="rmsprop"` (with `alpha`) is still offered; torch then runs
 `bench.optimizers.RMSpropTF`, eps inside the root as in Keras, so both frameworks take the same

@@ -75,6 +75,10 @@ class TFAgent:
         logits, values, state = self.model.unroll(obs[None], starts[None], state)
         return logits[0], values[0], state
 
+    def features(self, obs: np.ndarray) -> np.ndarray:
+        """The extractor's output: uint8 obs (T, N, 84, 84, 4) -> (T, N, F)."""
+        return self.model.features(obs).numpy()
+
     def act(self, obs: np.ndarray, starts: np.ndarray, state: State):
         """One step of every env: see `rollout.ActFunction`."""
         logits, values, state = self._act(obs, starts, tuple(state))

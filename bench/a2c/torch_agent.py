@@ -67,6 +67,11 @@ class TorchAgent:
         )
         return logits[0].numpy(), values[0].numpy(), tuple(s.numpy() for s in state)
 
+    @torch.no_grad()
+    def features(self, obs: np.ndarray) -> np.ndarray:
+        """The extractor's output: uint8 obs (T, N, 84, 84, 4) -> (T, N, F)."""
+        return self.model.features(torch.as_tensor(obs)).numpy()
+
     def _loss(self, rollout: Rollout):
         logits, values, _ = self.model.unroll(
             torch.as_tensor(rollout.obs), torch.as_tensor(rollout.starts),

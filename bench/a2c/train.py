@@ -8,7 +8,8 @@ One loop for both frameworks: the same config, canonical initial weights, env se
 the games in progress at the checkpoint are dropped). Everything lands in `out`:
 
     metrics.csv     update, frames, episodes, seconds, frames_per_second, mean_return_100,
-                    policy_loss, value_loss, entropy, grad_norm (means since the previous row)
+                    policy_loss, value_loss, entropy, grad_norm (means since the previous row),
+                    dead_features (`features.dead_share` on the row's last rollout)
     episodes.csv    frames, episode, return, length: every finished full game (raw score)
     checkpoint.npz  `bench.checkpoint`
     summary.json    config, settings, final figures, machine
@@ -28,6 +29,7 @@ from ..backends import DEFAULT_IMPL, backend_class
 from ..results import csv_text, machine_info, write_json_atomic, write_text_atomic
 from ..tensorboard import make_logger
 from .config import A2CConfig
+from .features import dead_share
 from .losses import STATS
 from .rollout import RolloutCollector
 from .spec import AgentSpec, make_agent_spec
@@ -177,6 +179,7 @@ def _train_updates(agent, collector, config, out, progress, meta, log, progress_
                     "frames_per_second": (games.frames - interval_frames) / (now - interval_start),
                     "mean_return_100": games.mean_return(100),
                     **{key: sums[key] / count for key in STATS if key != "loss"},
+                    "dead_features": dead_share(agent.features(rollout.obs)),
                 }
                 progress["history"].append(row)
                 write_text_atomic(out / "metrics.csv", csv_text(progress["history"]))

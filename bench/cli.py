@@ -306,6 +306,8 @@ def _add_train_a2c(suites) -> None:
     a2c.add_argument("--optimizer", default=defaults.optimizer, choices=("rmsprop", "adam"))
     a2c.add_argument("--lr", type=float, default=defaults.lr,
                      help=f"learning rate, decays linearly to 0 ({defaults.lr})")  # fmt: skip
+    a2c.add_argument("--eps", type=float, default=defaults.eps,
+                     help=f"the optimizer's epsilon (default {defaults.eps})")  # fmt: skip
     a2c.add_argument("--seed", type=int, default=0, help="seed of weights, envs and actions")
     a2c.add_argument("--out", type=Path, help="run folder (default results/a2c/train/<run name>)")
     a2c.add_argument("--impl", help="cell implementation (default eager for torch, graph for tf)")
@@ -323,7 +325,7 @@ def _run_train_a2c(args) -> int:
     changes = {"cell": args.cell, "settings": training_settings(args.game),
                "num_envs": args.num_envs, "n_steps": args.n_steps,
                "gae_lambda": args.gae_lambda, "optimizer": args.optimizer, "lr": args.lr,
-               "seed": args.seed}  # fmt: skip
+               "eps": args.eps, "seed": args.seed}  # fmt: skip
     if args.frames is not None:
         changes["frames"] = args.frames
     config = profile_config(args.profile, **changes)

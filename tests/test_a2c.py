@@ -362,8 +362,9 @@ def test_the_cli_trains_and_reports_bad_input(tmp_path, capsys):
 
     out = tmp_path / "run"
     assert main(["train", "a2c", "--cell", "gru", "--backend", "torch", "--profile", "smoke",
-                 "--frames", "320", "--out", str(out), "--no-progress"]) == 0  # fmt: skip
-    assert (out / "summary.json").exists()
+                 "--frames", "320", "--eps", "1e-3", "--out", str(out),
+                 "--no-progress"]) == 0  # fmt: skip
+    assert json.loads((out / "summary.json").read_text())["config"]["eps"] == 1e-3
     assert "mean return" in capsys.readouterr().out
     assert main(["train", "a2c", "--cell", "gru", "--backend", "torch", "--game", "breakin",
                  "--out", str(tmp_path / "other")]) == 2  # fmt: skip
@@ -371,6 +372,9 @@ def test_the_cli_trains_and_reports_bad_input(tmp_path, capsys):
     assert main(["train", "a2c", "--cell", "gru", "--backend", "tf", "--n-steps", "0",
                  "--out", str(tmp_path / "other")]) == 2  # fmt: skip
     assert "n_steps" in capsys.readouterr().err
+    assert main(["train", "a2c", "--cell", "gru", "--backend", "tf", "--eps", "0",
+                 "--out", str(tmp_path / "other")]) == 2  # fmt: skip
+    assert "eps" in capsys.readouterr().err
 
 
 def test_a2c_suite_smoke_run_records_throughput_and_returns(tmp_path, run_smoke_suite):

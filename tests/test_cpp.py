@@ -174,6 +174,9 @@ def test_build_is_cached_per_source_and_cpu(monkeypatch, tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == [first.name]  # no temporary files
     monkeypatch.setattr(cpp_build, "_cpu_identity", lambda: "another CPU")
     assert cpp_build.library_path("ltc_sequence") != first
+    assert cpp_build.library_path("ltc_sequence", key="TF 9.9") != cpp_build.library_path(
+        "ltc_sequence"
+    )
     assert os.access(first, os.R_OK)
 
 
@@ -207,9 +210,9 @@ def test_tf_frontend_matches_torch_frontend_in_float32(spec):
 
 
 def test_frontends_hand_the_kernels_aligned_arrays():
-    """Both frontends copy an array that does not start on a `kernels.ALIGNMENT` boundary (a
-    slice can start anywhere; numpy aligns to 16 bytes) and pass aligned ones as they are; a
-    misaligned input gives the outputs an aligned copy of it gives."""
+    """torch's frontend copies an array that does not start on a `kernels.ALIGNMENT` boundary
+    (a slice can start anywhere) and passes aligned ones as they are; in both frameworks a
+    sliced input gives the outputs a copy of it gives."""
     from cells.cpp import kernels
     from cells.torch.cpp_ltc import aligned
 
@@ -224,12 +227,53 @@ def test_frontends_hand_the_kernels_aligned_arrays():
     with torch.no_grad():
         assert torch.equal(module(shifted)[0], module(shifted.clone())[0])
 
-    tf_cpp = pytest.importorskip("cells.tf.cpp")
-    array = np.arange(4 * 33, dtype=np.float32).reshape(4, 33)[:, 1:]  # a strided view
-    made = tf_cpp._aligned(array)
-    assert made.ctypes.data % kernels.ALIGNMENT == 0 and made.flags.c_contiguous
-    np.testing.assert_array_equal(made, array)
-    assert tf_cpp._aligned(made) is made
-    empty = tf_cpp._empty((3, 5, 7), np.float64)
-    assert empty.shape == (3, 5, 7) and empty.dtype == np.float64
-    assert empty.ctypes.data % kernels.ALIGNMENT == 0
+    # TF aligns its buffers itself (tf_ops.cc says how); a sliced input gives a copy's outputs
+    ctf = pytest.importorskip("cells.tf")
+    import tensorflow as tf
+
+    layer = ctf.build(spec, spec.random_params(0), "cpp")
+    sliced = tf.constant(base.numpy())[3:]
+    x = tf.reshape(sliced, (4, 9, 24))
+    np.testing.assert_array_equal(layer(x)[0].numpy(), layer(tf.identity(x) + 0)[0].numpy())
+
+
+def test_tf_op_reads_batch_and_steps_at_run_time():
+    """One traced graph with unknown batch and steps serves every shape (the op reads them from
+    its operands), and gives what eager calls give."""
+    ctf = pytest.importorskip("cells.tf")
+    import tensorflow as tf
+
+    for spec in (cells.get_spec("cfc", 24, 32, backbone_units=64),
+                 cells.get_spec("ltc", 20, AutoNCP(24, 4), ode_unfolds=3)):  # fmt: skip
+        layer = ctf.build(spec, spec.random_params(0), "cpp")
+        signature = [tf.TensorSpec((None, None, spec.input_size))]
+        run = tf.function(lambda x, layer=layer: layer(x)[0], input_signature=signature)
+        rng = np.random.default_rng(1)
+        for batch, steps in ((3, 5), (11, 2)):
+            x = tf.constant(rng.standard_normal((batch, steps, spec.input_size)), tf.float32)
+            np.testing.assert_allclose(run(x).numpy(), layer(x)[0].numpy(), rtol=1e-6, atol=1e-6)
+        assert len(run._list_all_concrete_functions()) == 1
+
+
+def test_tf_op_refuses_a_malformed_call():
+    """The op names what is wrong with a call: an unknown entry point, argument counts that do
+    not match it, a size it cannot read."""
+    pytest.importorskip("cells.tf")
+    import tensorflow as tf
+
+    from cells.tf import cpp as tf_cpp
+
+    x = tf.zeros((2, 3))
+
+    def call(entry="synapses_forward", sizes=("@0.0", 3, 4), pointers=None):
+        pointers = pointers or ["i0"] * 5 + ["o0", "o1"]
+        return tf_cpp._kernel(entry, [x] * 5, list(sizes), [(2, 4), (2, 4)], pointers)
+
+    with pytest.raises(tf.errors.InvalidArgumentError, match="no entry point 'nope'"):
+        call(entry="nope")
+    with pytest.raises(tf.errors.InvalidArgumentError, match="takes 3 sizes and 7 pointers"):
+        call(sizes=(2, 3))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="literal or '@operand.dim'"):
+        call(sizes=("@x", 3, 4))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="operand 0 has no dimension 5"):
+        call(sizes=("@0.5", 3, 4))

@@ -20,9 +20,15 @@ maximum): the LSTM on 2 of 4 seeds in torch and 2 of 4 in TF, GRU on 1 of 2 in t
 none; one TF LSTM run (2.09) had just begun to learn. Which runs stay is decided early, by
 chance, and the stuck ones share a cause: 68-81 % of their 512 conv features are dead (ReLU off
 on all of 240 random-play frames) and the rest nearly constant across frames, against 3-10 %
-in the other runs, so the policy sees no state. Fixing that (a smaller lr for the trunk, a
-larger eps, another init) is untested; `train` logs the share of dead features
-(`dead_features` in metrics.csv) to screen it.
+in the other runs, so the policy sees no state. `train` logs the share of dead features
+(`dead_features` in metrics.csv, over the last rollout's 80 frames), and it tells the two
+apart within 100k frames (LSTM, torch): 0.76-0.77 at 100k in the two runs that stay (seeds 1,
+3), 0.43-0.49 in the two that learn (seeds 0, 2); seeds 4 and 5, not run further, gave 0.72
+and 0.51. A larger Adam eps keeps the features alive but does not help: with eps 1e-3 all six
+seeds were at 0.30-0.51 dead at 100k, but seeds 1 and 3 were still at random play at 600k
+frames (entropy 1.383-1.386, against 1.33-1.34 and returns 2.7-3.4 in the seed 0 and 2 runs
+with eps 1e-5): the trunk's steps are now too small. lr 3.5e-4 looked no better at 60k (seed
+1: 0.71 dead). The fix is still open; `--eps` and `--lr` are there to try one.
 
 `optimizer="rmsprop"` (with `alpha`) is still offered; torch then runs
 `bench.optimizers.RMSpropTF`, eps inside the root as in Keras, so both frameworks take the same

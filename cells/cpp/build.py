@@ -2,11 +2,13 @@
 `csrc/common.h`).
 
 The kernels are plain C++ behind a C ABI, loaded with ctypes: no torch headers, so a build takes
-about a second, not the minute a torch extension takes. They are compiled on first use with the
-machine's C++ compiler for the machine's own CPU (-march=native) and cached under
-`$CELLBENCH_KERNEL_CACHE` (default ~/.cache/cellbench/kernels). The cache key covers the
-source, the headers, the flags, the compiler's version and the CPU's model and flags, so a home
-folder shared between machines never loads a library built for another CPU. A library is
+about a second, not the minute a torch extension takes. TF's `cpp` implementation runs them
+inside a TF op (`csrc/tf_ops.cc`, built with TF's headers by `cells.tf.cpp`: about 15 s, once).
+They are compiled on first use with the machine's C++ compiler for the machine's own CPU
+(-march=native) and cached under `$CELLBENCH_KERNEL_CACHE` (default
+~/.cache/cellbench/kernels). The cache key covers the sources, the headers, the flags, the
+compiler's version, the CPU's model and flags (so a home folder shared between machines never
+loads a library built for another CPU) and, for the TF op, TF's version. A library is
 compiled to a temporary name and renamed into place, so processes building at once never load a
 half-written file.
 
@@ -95,35 +97,46 @@ def _compiler_version(path: str) -> str:
     return result.stdout
 
 
-def library_path(name: str) -> Path:
-    """Where the built `csrc/<name>.cpp` lives for this source, compiler and CPU."""
+def library_path(name: str, sources: tuple[Path, ...] = (), flags: tuple[str, ...] = (),
+                 link: tuple[str, ...] = (), key: str = "") -> Path:
+    """Where library `name` lives for its sources (default `csrc/<name>.cpp`), headers, flags,
+    compiler and CPU; `key`: anything else the build depends on (a framework's version)."""
     cxx = compiler()
-    key = hashlib.sha256()
-    for path in [SOURCES / f"{name}.cpp", *sorted(SOURCES.glob("*.h"))]:  # source and headers
-        key.update(path.read_bytes())
-    key.update(" ".join(FLAGS + LINK).encode())
-    key.update(_compiler_version(cxx or "").encode())
-    key.update(_cpu_identity().encode())
-    return cache_dir() / f"{name}-{key.hexdigest()[:16]}.so"
+    digest = hashlib.sha256()
+    for path in [*(sources or _default_sources(name)), *sorted(SOURCES.glob("*.h"))]:
+        digest.update(path.read_bytes())
+    digest.update(" ".join(FLAGS + flags + LINK + link).encode())
+    digest.update(key.encode())
+    digest.update(_compiler_version(cxx or "").encode())
+    digest.update(_cpu_identity().encode())
+    return cache_dir() / f"{name}-{digest.hexdigest()[:16]}.so"
 
 
-def build(name: str) -> Path:
-    """Compile `csrc/<name>.cpp` unless this exact build is cached; -> the library's path."""
+def _default_sources(name: str) -> tuple[Path, ...]:
+    return (SOURCES / f"{name}.cpp",)
+
+
+def build(name: str, sources: tuple[Path, ...] = (), flags: tuple[str, ...] = (),
+          link: tuple[str, ...] = (), key: str = "") -> Path:
+    """Compile library `name` from `sources` (default `csrc/<name>.cpp`) with FLAGS + `flags`
+    and LINK + `link`, unless this exact build is cached; -> the library's path."""
     reason = unavailable()
     if reason:
         raise BuildError(reason)
-    target = library_path(name)
+    sources = sources or _default_sources(name)
+    target = library_path(name, sources, flags, link, key)
     if target.exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     handle, partial = tempfile.mkstemp(prefix=f".{name}-", suffix=".so", dir=target.parent)
     os.close(handle)
-    command = [compiler(), *FLAGS, str(SOURCES / f"{name}.cpp"), *LINK, "-o", partial]
+    command = [compiler(), *FLAGS, *flags, *map(str, sources), *LINK, *link, "-o", partial]
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         os.unlink(partial)
+        names = ", ".join(path.name for path in sources)
         raise BuildError(
-            f"cpp: compiling {name}.cpp failed (exit {result.returncode}):\n"
+            f"cpp: compiling {names} failed (exit {result.returncode}):\n"
             f"{' '.join(command)}\n{result.stderr.strip()}"
         )
     os.replace(partial, target)

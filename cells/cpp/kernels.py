@@ -1,5 +1,6 @@
-"""The `cpp` kernels' C entry points, their argument types, and what they compute; shared by the
-torch and TF frontends (`cells.torch.cpp_*`, `cells.tf.cpp`), which pass data addresses."""
+"""The `cpp` kernels' C entry points (`csrc/entry_points.h`), their argument types, and what they
+compute. torch's frontends (`cells.torch.cpp_*`) call them through ctypes with data addresses;
+TF's (`cells.tf.cpp`) through a TF op compiled with them (`csrc/tf_ops.cc`)."""
 
 from __future__ import annotations
 
@@ -18,8 +19,9 @@ ENTRY_POINTS = {
 }
 #: dtype name -> symbol suffix: the kernels exist in float32 and float64.
 SUFFIXES = {"float32": "f32", "float64": "f64"}
-#: Byte alignment the frontends give every array they pass: the kernels' vector loads run
-#: about a third slower when their rows straddle cache lines (measured on the CfC forward).
+#: Byte alignment torch's frontends give every array they pass (TF's allocator already does):
+#: the kernels' vector loads run about a third slower when their rows straddle cache lines
+#: (measured on the CfC forward).
 ALIGNMENT = 64
 #: CfC mode -> the kernels' mode flag.
 MODES = {"default": 0, "no_gate": 1}

@@ -76,7 +76,7 @@ IMPLEMENTATIONS.register(
         "cpp",
         ("cfc", "ltc"),
         CppCell,
-        "the C++ whole-sequence kernels (torch's cpp) via tf.numpy_function; graph mode, CPU",
+        "the C++ whole-sequence kernels (torch's cpp) in a TF custom op; CPU, no XLA",
         limits=cpp_unsupported,
     )
 )

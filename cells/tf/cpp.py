@@ -1,29 +1,32 @@
 """`cpp`: the C++ kernels of `cells/cpp/csrc` in TensorFlow, CfC and LTC, CPU.
 
 The same whole-sequence kernels as torch's `cpp` implementation (`cells.torch.cpp_cfc`,
-`cells.torch.cpp_ltc` say what they do), called with `tf.numpy_function` inside the layer's
-tf.function, each with a `tf.custom_gradient` whose backward pass is the kernels' hand-written
-BPTT. Everything around the kernels is TF: the CfC's weight folding (tanh in sigmoid form,
-merged heads) and its input and weight gradients (the input projection is the kernel's); the
-LTC's input mapping, softplus, masks and per-step terms. TF's autodiff carries the gradients
-from the kernels' inputs to the canonical weights.
+`cells.torch.cpp_ltc` say what they do), run by a TF op (`CellbenchKernel`, `csrc/tf_ops.cc`,
+built against this TF's headers on first use), each call with a `tf.custom_gradient` whose
+backward pass is the kernels' hand-written BPTT. Everything around the kernels is TF: the CfC's
+weight folding (tanh in sigmoid form, merged heads) and its input and weight gradients (the
+input projection is the kernel's); the LTC's input mapping, softplus, masks and per-step terms.
+TF's autodiff carries the gradients from the kernels' inputs to the canonical weights.
 
-What this costs against TF's own implementations: graph mode only (XLA cannot compile a
-numpy_function), no SavedModel export of the layer's call, and the kernels read and write
-host memory (on a GPU, TF copies every operand to the host and back). Threads: TF's intra-op
-thread count (all cores when unset).
+The op replaced a `tf.numpy_function` (a trip through Python, the GIL and numpy wrappers on
+every call): the CfC forward pass went from 0.60-0.64x to 0.42-0.47x keras LSTM's time, ratios
+taken in one process each (`suites/kernels/tf_probe.py`). What it costs against TF's own
+implementations: no XLA (`jit_compile` cannot compile a custom op), a SavedModel of the layer's
+call needs the op library loaded, and the kernels run on the CPU (on a GPU, TF copies every
+operand to the host and back). Threads: TF's intra-op thread count (all cores when unset) when
+the graph is traced.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from ..cfc import SIGMOID_FORMS
-from ..cpp import kernels
+from ..cpp import build, kernels
 from .base import CellLayer
 
 
@@ -31,44 +34,42 @@ def _threads() -> int:
     return tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count() or 1
 
 
-def _call(name: str, *args):
-    """Call kernel `name` on numpy arrays, ints and Nones; the dtype is the first array's.
+#: the op, and the kernels it calls (compiled into the same library)
+TF_OP_SOURCES = ("tf_ops.cc", "cfc_sequence.cpp", "ltc_sequence.cpp")
 
-    Outputs are arrays the caller made with `_empty` (contiguous, aligned, written in place);
-    inputs that are not contiguous or not aligned (TF's own buffers are; numpy's are not) are
-    copied, and the copies live in `kept` until the call returns.
+
+@functools.cache
+def _ops():
+    """The op library of `csrc/tf_ops.cc` with the kernels in it, built with this TF's headers
+    (about 15 s, once per TF version, compiler and CPU) and loaded into TF."""
+    flags = [f for f in tf.sysconfig.get_compile_flags() if not f.startswith("--std")]  # c++20
+    sources = tuple(build.SOURCES / name for name in TF_OP_SOURCES)
+    path = build.build(
+        "tf_ops", sources, (*flags, "-Wno-deprecated-declarations"),
+        tuple(tf.sysconfig.get_link_flags()), key=tf.__version__,
+    )  # fmt: skip
+    return tf.load_op_library(str(path))
+
+
+def dim(operand: int, axis: int) -> str:
+    """A size the op reads at run time: dimension `axis` of operand `operand`."""
+    return f"@{operand}.{axis}"
+
+
+def _kernel(name: str, operands: list, sizes: list, outputs: list[tuple], pointers=None):
+    """Kernel `name` (`kernels.ENTRY_POINTS`) as a TF op on `operands` -> its outputs.
+
+    sizes: its integer arguments (ints, or `dim(...)`); outputs: their shapes (same items);
+    pointers: its array arguments, "iN" operand N, "oN" output N, "null"; default: every operand,
+    then every output. The thread count is TF's intra-op setting when the graph is traced.
     """
-    kept = [_aligned(a) if isinstance(a, np.ndarray) else a for a in args]
-    dtype = next(a.dtype.name for a in kept if isinstance(a, np.ndarray))
-    addresses = [a.ctypes.data if isinstance(a, np.ndarray) else a for a in kept]
-    kernels.entry(name, dtype)(*addresses, _threads())
-
-
-def _empty(shape, dtype) -> np.ndarray:
-    """np.empty, aligned for the kernels (numpy aligns to 16 bytes); TF also takes aligned
-    numpy_function outputs as they are, and copies the others."""
-    dtype = np.dtype(dtype)
-    size = int(np.prod(shape)) * dtype.itemsize
-    buffer = np.empty(size + kernels.ALIGNMENT, np.uint8)
-    start = -buffer.ctypes.data % kernels.ALIGNMENT
-    return buffer[start : start + size].view(dtype).reshape(shape)
-
-
-def _aligned(array: np.ndarray) -> np.ndarray:
-    """`array`, or an aligned contiguous copy of it if it is not one already."""
-    if array.flags.c_contiguous and array.ctypes.data % kernels.ALIGNMENT == 0:
-        return array
-    copy = _empty(array.shape, array.dtype)
-    copy[...] = array
-    return copy
-
-
-def _numpy(function, inputs, dtype, shapes):
-    """tf.numpy_function returning len(shapes) tensors of `dtype`, with their static shapes."""
-    outputs = tf.numpy_function(function, inputs, [dtype] * len(shapes), stateful=False)
-    for output, shape in zip(outputs, shapes):
-        output.set_shape(shape)
-    return outputs
+    if pointers is None:
+        pointers = [f"i{n}" for n in range(len(operands))] + [f"o{n}" for n in range(len(outputs))]
+    return _ops().cellbench_kernel(
+        operands, num_outputs=len(outputs), entry=name, sizes=[str(s) for s in sizes],
+        pointers=pointers, output_shapes=[",".join(map(str, shape)) for shape in outputs],
+        threads=_threads(),
+    )  # fmt: skip
 
 
 # --------------------------------------------------------------------------------------- CfC
@@ -110,39 +111,27 @@ def cfc_run(spec, p, x, h0, ts):
     gradients are TF GEMMs in `grad`.
     """
     w_x, b_x, w_h, w_g, b_g = _fold(spec, p, unit_steps=ts is None)
-    batch, steps = x.shape[0], x.shape[1]  # static sizes, None where unknown
     units, width, inputs = spec.units, spec.backbone_units, spec.input_size
     heads = (3 if ts is None else 4) * units
-    mode, dtype = spec.mode, x.dtype
-
-    def forward(x, w_x, b_x, h0, w_h, w_g, b_g, ts=None):
-        b, t = x.shape[:2]
-        out, z, gates = (_empty((b, t, n), x.dtype) for n in (units, width, 3 * units))
-        _call("cfc_forward", b, t, units, width, heads, inputs, x, w_x, b_x, h0, w_h, w_g, b_g,
-              ts, kernels.MODES[mode], out, z, gates)  # fmt: skip
-        return out, z, gates
-
-    def backward(coef, d_act, d_out, w_g_t, w_h_t):
-        b, t = coef.shape[:2]
-        d_g, d_a = _empty((b, t, heads), coef.dtype), _empty((b, t, width), coef.dtype)
-        d_h0 = _empty((b, units), coef.dtype)
-        _call("cfc_backward", b, t, units, width, heads, coef, d_act, d_out, w_g_t, w_h_t,
-              d_g, d_a, d_h0)  # fmt: skip
-        return d_g, d_a, d_h0
+    mode = spec.mode
+    b, t = dim(0, 0), dim(0, 1)  # batch and steps, of each call's first operand
 
     @tf.custom_gradient
     def recurrence(x, w_x, b_x, h0, w_h, w_g, b_g):
         operands = [x, w_x, b_x, h0, w_h, w_g, b_g] + ([] if ts is None else [ts])
-        out, z, gates = _numpy(
-            forward, operands, dtype,
-            [(batch, steps, units), (batch, steps, width), (batch, steps, 3 * units)],
+        out, z, gates = _kernel(
+            "cfc_forward", operands, [b, t, units, width, heads, inputs, kernels.MODES[mode]],
+            [(b, t, units), (b, t, width), (b, t, 3 * units)],
+            pointers=[f"i{n}" for n in range(7)] + ["null" if ts is None else "i7"]
+            + ["o0", "o1", "o2"],
         )  # fmt: skip
 
         def grad(d_out):
             coef = _gate_coefficients(mode, gates, ts)
-            d_g, d_a, d_h0 = _numpy(
-                backward, [coef, z * (1 - z), d_out, tf.transpose(w_g), tf.transpose(w_h)],
-                dtype, [(batch, steps, heads), (batch, steps, width), (batch, units)],
+            d_g, d_a, d_h0 = _kernel(
+                "cfc_backward",
+                [coef, z * (1 - z), d_out, tf.transpose(w_g), tf.transpose(w_h)],
+                [b, t, units, width, heads], [(b, t, heads), (b, t, width), (b, units)],
             )  # fmt: skip
             h_prev = tf.reshape(tf.concat([h0[:, None], out[:, :-1]], axis=1), (-1, units))
             d_a_flat, d_g_flat = tf.reshape(d_a, (-1, width)), tf.reshape(d_g, (-1, heads))
@@ -162,29 +151,20 @@ def cfc_run(spec, p, x, h0, ts):
 # --------------------------------------------------------------------------------------- LTC
 def _sensory_sums(x, sigma, sigma_mu, w_erev, w):
     """x (N, I), (sigma, sigma_mu, w_erev, w) (I, H) -> (numerator, denominator) (N, H)."""
-    (inputs, units), dtype = w.shape, x.dtype
-
-    def forward(x, *synapses):
-        num, den = (_empty((x.shape[0], units), x.dtype) for _ in range(2))
-        _call("synapses_forward", x.shape[0], inputs, units, x, *synapses, num, den)
-        return num, den
-
-    def backward(x, sigma, sigma_mu, w_erev, w, d_num, d_den):
-        grads = [_empty(a.shape, a.dtype) for a in (x, sigma, sigma_mu, w_erev, w)]
-        _call("synapses_backward", x.shape[0], inputs, units, x, sigma, sigma_mu, w_erev, w,
-              d_num, d_den, *grads)  # fmt: skip
-        return grads
+    inputs, units = w.shape
+    n = dim(0, 0)  # rows of x
 
     @tf.custom_gradient
     def sums(x, sigma, sigma_mu, w_erev, w):
         operands = [x, sigma, sigma_mu, w_erev, w]
-        num, den = _numpy(forward, operands, dtype, [(None, units)] * 2)
+        num, den = _kernel("synapses_forward", operands, [n, inputs, units], [(n, units)] * 2)
 
         def grad(d_num, d_den):
             d_num = tf.zeros_like(num) if d_num is None else d_num
             d_den = tf.zeros_like(den) if d_den is None else d_den
-            shapes = [(None, inputs)] + [(inputs, units)] * 4
-            return _numpy(backward, [*operands, d_num, d_den], dtype, shapes)
+            shapes = [(n, inputs)] + [(inputs, units)] * 4
+            return _kernel("synapses_backward", [*operands, d_num, d_den], [n, inputs, units],
+                           shapes)  # fmt: skip
 
         return (num, den), grad
 
@@ -193,32 +173,19 @@ def _sensory_sums(x, sigma, sigma_mu, w_erev, w):
 
 def _recurrence(cm_t, on, od, v0, synapses, unfolds):
     """(cm_t, offset_num, offset_den) (B, T, H), v0 (B, H), synapses 4 x (H, H) -> states."""
-    batch, steps, units = cm_t.shape
-    dtype = cm_t.dtype
-
-    def forward(cm_t, on, od, v0, *synapses):
-        b, t = on.shape[:2]
-        states = _empty((b, t, units), on.dtype)
-        trace = [_empty((b, t, unfolds, units), on.dtype) for _ in range(2)]
-        _call("ltc_forward", b, t, units, unfolds, cm_t, on, od, v0, *synapses, states, *trace)
-        return states, *trace
-
-    def backward(cm_t, on, od, v0, sigma, sigma_mu, w_erev, w, states, trace_v, trace_inv, d):
-        b, t = on.shape[:2]
-        grads = [_empty(a.shape, a.dtype) for a in (cm_t, on, od, v0, sigma, sigma_mu, w_erev, w)]
-        _call("ltc_backward", b, t, units, unfolds, cm_t, on, od, v0, sigma, sigma_mu, w_erev,
-              w, states, trace_v, trace_inv, d, *grads)  # fmt: skip
-        return grads
+    units = cm_t.shape[-1]
+    b, t = dim(1, 0), dim(1, 1)  # batch and steps, of offset_num
+    sizes = [b, t, units, unfolds]
 
     @tf.custom_gradient
     def sequence(cm_t, on, od, v0, sigma, sigma_mu, w_erev, w):
         operands = [cm_t, on, od, v0, sigma, sigma_mu, w_erev, w]
-        traced = (batch, steps, unfolds, units)
-        states, *trace = _numpy(forward, operands, dtype, [(batch, steps, units), traced, traced])
+        traced = (b, t, unfolds, units)
+        states, *trace = _kernel("ltc_forward", operands, sizes, [(b, t, units), traced, traced])
 
         def grad(d_states):
-            shapes = [(batch, steps, units)] * 3 + [(batch, units)] + [(units, units)] * 4
-            return _numpy(backward, [*operands, states, *trace, d_states], dtype, shapes)
+            shapes = [(b, t, units)] * 3 + [(b, units)] + [(units, units)] * 4
+            return _kernel("ltc_backward", [*operands, states, *trace, d_states], sizes, shapes)
 
         return states, grad
 

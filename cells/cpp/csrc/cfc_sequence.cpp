@@ -37,6 +37,7 @@
 #include <vector>
 
 #include "common.h"
+#include "entry_points.h"
 
 namespace {
 
@@ -185,7 +186,8 @@ void backward_rows(const Problem<T>& p, const T* coef, const T* d_act, const T* 
 
 }  // namespace
 
-// The C ABI that ctypes calls; the suffix names the element type; threads: how many to use.
+// The C ABI (declared in entry_points.h); the suffix names the element type; threads: how many
+// to use.
 #define CB_CFC_ENTRY_POINTS(T, SUFFIX)                                                         \
     extern "C" void cb_cfc_forward_##SUFFIX(                                                   \
         int64_t B, int64_t S, int64_t H, int64_t U, int64_t G, int64_t I, const T* x,          \

@@ -40,6 +40,7 @@
 #include <vector>
 
 #include "common.h"
+#include "entry_points.h"
 
 namespace {
 
@@ -331,7 +332,8 @@ Synapses<T> synapses(int64_t pre, int64_t post, const T* sig, const T* smu, cons
 
 }  // namespace
 
-// The C ABI that ctypes calls; the suffix names the element type; threads: how many to use.
+// The C ABI (declared in entry_points.h); the suffix names the element type; threads: how many
+// to use.
 #define CB_LTC_ENTRY_POINTS(T, SUFFIX)                                                          \
     /* x (N, P) -> num, den (N, H) */                                                          \
     extern "C" void cb_synapses_forward_##SUFFIX(int64_t N, int64_t P, int64_t H, const T* x,  \

@@ -257,7 +257,7 @@ def test_tf_op_reads_batch_and_steps_at_run_time():
 
 def test_tf_op_refuses_a_malformed_call():
     """The op names what is wrong with a call: an unknown entry point, argument counts that do
-    not match it, a size it cannot read."""
+    not match it, a size or pointer it cannot read."""
     pytest.importorskip("cells.tf")
     import tensorflow as tf
 
@@ -277,3 +277,5 @@ def test_tf_op_refuses_a_malformed_call():
         call(sizes=("@x", 3, 4))
     with pytest.raises(tf.errors.InvalidArgumentError, match="operand 0 has no dimension 5"):
         call(sizes=("@0.5", 3, 4))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="a pointer is iN, oN or null"):
+        call(pointers=["i0"] * 4 + ["i1x", "o0", "o1"])

@@ -11,7 +11,9 @@
 //   pointers        its array arguments in order: "i3" operand 3, "o1" output 1, "null"
 //   output_shapes   one per output, comma-separated items as in `sizes` ("@0.0,@0.1,64")
 //   threads         the kernels' thread count
-// Outputs are allocated by TF, uninitialised (every entry point writes all of its outputs).
+// Outputs are allocated by TF, uninitialised (every entry point writes all of its outputs). The
+// op checks the call's form (names, counts, sizes it can read), not that the operands' shapes
+// match the sizes: its caller, cells/tf/cpp.py, derives both from one spec.
 // Outputs, and operands that TF computed, are 64-byte aligned, as the kernels run fastest
 // (cells/cpp/kernels.py: ALIGNMENT): TF's CPU allocator aligns its buffers to 64 bytes
 // (EIGEN_MAX_ALIGN_BYTES). An operand that is not (a tensor over an unaligned numpy array) is
@@ -20,7 +22,9 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "entry_points.h"
@@ -108,16 +112,36 @@ Status parse_size(const std::string& text, Size* size) {
         if (!text.empty() && text[0] == '@') {
             const auto dot = text.find('.');
             if (dot == std::string::npos) throw std::invalid_argument(text);
-            size->operand = std::stoi(text.substr(1, dot - 1));
-            size->dim = std::stoi(text.substr(dot + 1));
+            size_t used_operand = 0, used_dim = 0;
+            size->operand = std::stoi(text.substr(1, dot - 1), &used_operand);
+            size->dim = std::stoi(text.substr(dot + 1), &used_dim);
+            if (used_operand != dot - 1 || used_dim != text.size() - dot - 1 ||
+                size->operand < 0 || size->dim < 0)
+                throw std::invalid_argument(text);
         } else {
-            size->literal = std::stoll(text);
+            size_t used = 0;
+            size->literal = std::stoll(text, &used);
+            if (used != text.size()) throw std::invalid_argument(text);
         }
     } catch (const std::exception&) {
         return InvalidArgument("CellbenchKernel: a size is a literal or '@operand.dim', got '",
                                text, "'");
     }
     return Status();
+}
+
+// One pointer argument: "iN" operand N, "oN" output N, or "null" -> (kind 'i', 'o' or 'n', N).
+Status parse_pointer(const std::string& text, std::pair<char, int>* pointer) {
+    if (text == "null") return Status();
+    try {
+        size_t used = 0;
+        if (text.size() > 1 && (text[0] == 'i' || text[0] == 'o')) {
+            *pointer = {text[0], std::stoi(text.substr(1), &used)};
+            if (used == text.size() - 1 && pointer->second >= 0) return Status();
+        }
+    } catch (const std::exception&) {
+    }
+    return InvalidArgument("CellbenchKernel: a pointer is iN, oN or null, got '", text, "'");
 }
 
 std::vector<std::string> split(const std::string& text, char separator) {
@@ -156,12 +180,12 @@ class CellbenchKernel : public OpKernel {
         for (size_t i = 0; i < sizes.size(); ++i)
             OP_REQUIRES_OK(context, parse_size(sizes[i], &sizes_[i]));
         for (const auto& pointer : pointers) {
-            const bool null = pointer == "null";
-            OP_REQUIRES(context, null || (pointer.size() > 1 && (pointer[0] == 'i' || pointer[0] == 'o')),
-                        InvalidArgument("CellbenchKernel: a pointer is iN, oN or null, got '",
-                                        pointer, "'"));
-            pointers_.push_back({null ? 'n' : pointer[0], null ? 0 : std::stoi(pointer.substr(1))});
+            pointers_.emplace_back('n', 0);
+            OP_REQUIRES_OK(context, parse_pointer(pointer, &pointers_.back()));
         }
+        OP_REQUIRES(context, static_cast<int>(shapes.size()) == num_outputs(),
+                    InvalidArgument("CellbenchKernel: ", num_outputs(), " outputs but ",
+                                    shapes.size(), " output_shapes"));
         for (const auto& shape : shapes) {
             std::vector<Size> items;
             for (const auto& item : split(shape, ',')) {
@@ -180,7 +204,8 @@ class CellbenchKernel : public OpKernel {
             } else if (kind == 'i') {
                 OP_REQUIRES(context, index < context->num_inputs(),
                             InvalidArgument("CellbenchKernel: no operand ", index));
-                addresses.push_back(const_cast<char*>(context->input(index).tensor_data().data()));
+                const auto data = context->input(index).tensor_data();
+                addresses.push_back(const_cast<char*>(data.data()));
             } else {
                 OP_REQUIRES(context, index < static_cast<int>(shapes_.size()),
                             InvalidArgument("CellbenchKernel: no output ", index));

@@ -27,8 +27,13 @@ apart within 100k frames (LSTM, torch): 0.76-0.77 at 100k in the two runs that s
 and 0.51. A larger Adam eps keeps the features alive but does not help: with eps 1e-3 all six
 seeds were at 0.30-0.51 dead at 100k, but seeds 1 and 3 were still at random play at 600k
 frames (entropy 1.383-1.386, against 1.33-1.34 and returns 2.7-3.4 in the seed 0 and 2 runs
-with eps 1e-5): the trunk's steps are now too small. lr 3.5e-4 looked no better at 60k (seed
-1: 0.71 dead). The fix is still open; `--eps` and `--lr` are there to try one.
+with eps 1e-5): the trunk's steps are now too small. eps 1e-4 is in between: no run stalled
+(seeds 0-5 at 0.38-0.61 dead at 100k, 2-8 % at 2M), but all learnt more slowly, 7.52, 6.98,
+6.33 and 2.89 at 2M for seeds 0-3 (2.1-2.6 at 1M against 5.5 for the seed 0 and 2 runs with
+eps 1e-5), so 2 of 4 reached 5x random play, as with eps 1e-5. Neither did lr 3.5e-4 (seed
+1: 0.71 dead at 60k), a value head at gain 0.01 (0.65-0.74 dead at 60-100k, seeds 0-4) or a
+linear warm-up of the lr over 300 updates (0.56-0.72 dead as it ended) help. The fix is still
+open; `--eps` and `--lr` are there to try one.
 
 `optimizer="rmsprop"` (with `alpha`) is still offered; torch then runs
 `bench.optimizers.RMSpropTF`, eps inside the root as in Keras, so both frameworks take the same

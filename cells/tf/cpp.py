@@ -34,8 +34,9 @@ def _threads() -> int:
     return tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count() or 1
 
 
-#: the op, and the kernels it calls (compiled into the same library)
-TF_OP_SOURCES = ("tf_ops.cc", "cfc_sequence.cpp", "ltc_sequence.cpp")
+#: the op, and the kernel sources behind `kernels.ENTRY_POINTS` (compiled into one library)
+_KERNEL_LIBRARIES = sorted({library for library, _ in kernels.ENTRY_POINTS.values()})
+TF_OP_SOURCES = ("tf_ops.cc", *(f"{library}.cpp" for library in _KERNEL_LIBRARIES))
 
 
 @functools.cache

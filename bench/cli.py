@@ -308,6 +308,10 @@ def _add_train_a2c(suites) -> None:
                      help=f"learning rate, decays linearly to 0 ({defaults.lr})")  # fmt: skip
     a2c.add_argument("--eps", type=float, default=defaults.eps,
                      help=f"the optimizer's epsilon (default {defaults.eps})")  # fmt: skip
+    a2c.add_argument("--dense-lr-scale", type=float, default=defaults.dense_lr_scale,
+                     help="the conv trunk's 3136 -> 512 dense layer learns at lr x this (default "
+                          f"{defaults.dense_lr_scale}; 1: one lr; smaller keeps its ReLU "
+                          "features from dying early)")  # fmt: skip
     a2c.add_argument("--seed", type=int, default=0, help="seed of weights, envs and actions")
     a2c.add_argument("--out", type=Path, help="run folder (default results/a2c/train/<run name>)")
     a2c.add_argument("--impl", help="cell implementation (default eager for torch, graph for tf)")
@@ -325,7 +329,8 @@ def _run_train_a2c(args) -> int:
     changes = {"cell": args.cell, "settings": training_settings(args.game),
                "num_envs": args.num_envs, "n_steps": args.n_steps,
                "gae_lambda": args.gae_lambda, "optimizer": args.optimizer, "lr": args.lr,
-               "eps": args.eps, "seed": args.seed}  # fmt: skip
+               "eps": args.eps, "dense_lr_scale": args.dense_lr_scale,
+               "seed": args.seed}  # fmt: skip
     if args.frames is not None:
         changes["frames"] = args.frames
     config = profile_config(args.profile, **changes)

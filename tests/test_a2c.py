@@ -15,7 +15,12 @@ torch = pytest.importorskip("torch")
 tf = pytest.importorskip("tensorflow")
 
 from bench import checkpoint  # noqa: E402
-from bench.a2c.config import A2CConfig, profile_config, training_settings  # noqa: E402
+from bench.a2c.config import (  # noqa: E402
+    DENSE_LR_PARAMS,
+    A2CConfig,
+    profile_config,
+    training_settings,
+)
 from bench.a2c.returns import advantages  # noqa: E402
 from bench.a2c.rollout import RolloutCollector  # noqa: E402
 from bench.a2c.spec import make_agent_spec  # noqa: E402
@@ -259,6 +264,29 @@ def test_torch_and_tf_take_the_same_rmsprop_steps():
 
 
 @pytest.mark.parametrize("backend", ["torch", "tf"])
+@pytest.mark.parametrize("optimizer", ["rmsprop", "adam"])
+def test_the_dense_layer_steps_at_its_own_lr(optimizer, backend):
+    """From the same weights and rollout, the first step with dense_lr_scale 0.1 moves the
+    dense layer by 0.1 x the step with one lr (each optimizer's first step is proportional to
+    its lr) and every other parameter by the same amount."""
+    _, spec, params, rollout = _rollout("gru")
+    moved = {}
+    for scale in (1.0, 0.1):
+        config = A2CConfig(cell="gru", num_envs=3, n_steps=6, optimizer=optimizer,
+                           dense_lr_scale=scale)  # fmt: skip
+        agent = make_agent(backend, spec, params, config)
+        agent.update(rollout, config.lr)
+        after = agent.export_params()
+        moved[scale] = {key: after[key] - params[key] for key in params}
+    for key in params:
+        expected = moved[1.0][key] * (0.1 if key in DENSE_LR_PARAMS else 1.0)
+        # atol: float32 weights round steps far below their largest one
+        atol = 1e-3 * np.abs(moved[1.0][key]).max()
+        np.testing.assert_allclose(moved[0.1][key], expected, rtol=1e-3, atol=atol, err_msg=key)
+    assert np.abs(moved[1.0]["dense_kernel"]).max() > 1e-5
+
+
+@pytest.mark.parametrize("backend", ["torch", "tf"])
 @pytest.mark.parametrize("cell", CELLS)
 def test_smoke_run_of_every_cell_and_backend(cell, backend, tmp_path):
     config = profile_config("smoke", cell=cell)
@@ -326,6 +354,23 @@ def test_resume_continues_to_the_new_budget(tmp_path):
     assert frames == [320, 640, 960, 1280]
 
 
+def test_a_run_from_before_dense_lr_scale_resumes_with_its_old_meaning(tmp_path):
+    """A checkpoint whose config lacks `dense_lr_scale` was trained with one lr: it resumes at
+    scale 1, with its single-group torch optimizer state, and is refused at today's default."""
+    config = profile_config("smoke", cell="gru", frames=320, dense_lr_scale=1.0)
+    train_a2c(config, "torch", tmp_path, progress_bar=False)
+    params, optimizer_state, meta = checkpoint.load(tmp_path / checkpoint.NAME)
+    del meta["config"]["dense_lr_scale"]
+    checkpoint.save(tmp_path, params, optimizer_state, meta)
+    assert A2CConfig.from_dict(meta["config"]).dense_lr_scale == 1.0
+    with pytest.raises(ValueError, match="dense_lr_scale=1.0 \\(now 0.03\\)"):
+        train_a2c(profile_config("smoke", cell="gru", frames=640), "torch", tmp_path,
+                  resume=True, progress_bar=False)  # fmt: skip
+    summary = train_a2c(dataclasses.replace(config, frames=640), "torch", tmp_path, resume=True,
+                        progress_bar=False)  # fmt: skip
+    assert summary["frames"] == 640
+
+
 def test_a_checkpoint_of_another_cell_is_refused(tmp_path):
     train_a2c(profile_config("smoke", cell="gru", frames=320), "torch", tmp_path,
               progress_bar=False)  # fmt: skip
@@ -342,6 +387,8 @@ def test_a_checkpoint_of_another_cell_is_refused(tmp_path):
         ({"value_coef": float("nan")}, "value_coef"),
         ({"gamma": 1.5}, "gamma"),
         ({"lr": 0.0}, "lr"),
+        ({"dense_lr_scale": 0.0}, "dense_lr_scale"),
+        ({"dense_lr_scale": float("inf")}, "dense_lr_scale"),
         ({"num_envs": 2.5}, "num_envs"),
         ({"cell": "rnn"}, "cell"),
         ({"optimizer": "sgd"}, "optimizer"),
@@ -362,9 +409,10 @@ def test_the_cli_trains_and_reports_bad_input(tmp_path, capsys):
 
     out = tmp_path / "run"
     assert main(["train", "a2c", "--cell", "gru", "--backend", "torch", "--profile", "smoke",
-                 "--frames", "320", "--eps", "1e-3", "--out", str(out),
-                 "--no-progress"]) == 0  # fmt: skip
-    assert json.loads((out / "summary.json").read_text())["config"]["eps"] == 1e-3
+                 "--frames", "320", "--eps", "1e-3", "--dense-lr-scale", "0.5",
+                 "--out", str(out), "--no-progress"]) == 0  # fmt: skip
+    written = json.loads((out / "summary.json").read_text())["config"]
+    assert written["eps"] == 1e-3 and written["dense_lr_scale"] == 0.5
     assert "mean return" in capsys.readouterr().out
     assert main(["train", "a2c", "--cell", "gru", "--backend", "torch", "--game", "breakin",
                  "--out", str(tmp_path / "other")]) == 2  # fmt: skip

@@ -13,7 +13,7 @@ from bench.cli import main
 from bench.sweep import store
 from bench.sweep.cli import _resources
 from bench.sweep.grid import Resources, Run, load_grid, parse_grid
-from bench.sweep.suites import GridError
+from bench.sweep.suites import SUITES, GridError
 
 GRIDS = Path(__file__).resolve().parents[1] / "suites" / "grids"
 
@@ -89,6 +89,19 @@ def test_the_hash_is_the_config_and_only_the_config():
     assert run.argv(3) == ["train", "a2c", "--cell", "lstm", "--backend", "tf", "--game",
                            "breakout", "--profile", "quick", "--seed", "2", "--threads", "3",
                            "--lr", "0.0003"]  # fmt: skip
+
+
+@pytest.mark.parametrize("suite", sorted(SUITES))
+def test_every_grid_option_is_an_option_of_cellbench_train(suite):
+    """A grid's settings become `cellbench train` flags: each must exist there."""
+    from bench.cli import build_parser
+
+    parser = build_parser()
+    values = {"optimizer": "adam", "extractor": "nature", "impl": "eager"}
+    for key in SUITES[suite].options:
+        run = Run(suite, "gru", "torch", "breakout", "smoke", 0, ((key, values.get(key, "1")),))
+        args = parser.parse_args(run.argv(1))  # an unknown flag exits
+        assert str(getattr(args, key)) in (values.get(key), "1", "1.0"), key
 
 
 def test_resources_are_not_part_of_a_runs_identity(tmp_path):

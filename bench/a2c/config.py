@@ -37,8 +37,10 @@ lr x 0.03 for the 3136 -> 512 dense layer alone (its inputs are all >= 0, so Ada
 steps of about lr add up, for each unit, to a pre-activation shift of about lr * sum(x) per
 update). Seeds 1, 3 and 4 stayed at 0.28-0.41 dead at 100k, and at 2M seeds 0-3 reached 9.07,
 8.28, 7.54 and 7.76: all four above 5x random play, against two of four with one lr, though
-below the 14-15 of the runs that learn with it. That was a screening patch (torch only);
-making it a setting of both frameworks is the next step.
+below the 14-15 of the runs that learn with it (a screening patch, torch only, the same
+update as `dense_lr_scale` 0.03). That is now the default, `dense_lr_scale`, in both frameworks
+(torch: a param group; Keras: `tf_agent.ScaledAdam`). A config or checkpoint written before the
+setting existed reads as scale 1 (`LEGACY_DEFAULTS`), which is how it was trained.
 
 `optimizer="rmsprop"` (with `alpha`) is still offered; torch then runs
 `bench.optimizers.RMSpropTF`, eps inside the root as in Keras, so both frameworks take the same
@@ -61,6 +63,11 @@ from ..atari.settings import AtariSettings
 
 OPTIMIZERS = ("rmsprop", "adam")
 CELLS = ("lstm", "gru", "cfc", "ltc")
+#: Canonical parameters that `A2CConfig.dense_lr_scale` applies to.
+DENSE_LR_PARAMS = ("dense_kernel", "dense_bias")
+#: What settings added after runs were stored meant before they existed: a config dict (a
+#: checkpoint's or a summary's) without them is read with these values, not today's defaults.
+LEGACY_DEFAULTS = {"dense_lr_scale": 1.0}
 
 
 def training_settings(game: str = "breakout") -> AtariSettings:
@@ -82,6 +89,8 @@ class A2CConfig:
         optimizer: "adam" or "rmsprop" (Keras's semantics in both frameworks); lr, alpha
             (RMSprop decay), eps (> 0): its settings; lr_decay: linear decay of lr to 0 over
             `frames` (a resumed run with a larger budget decays over the new one).
+        dense_lr_scale (> 0): the 3136 -> 512 dense layer (`DENSE_LR_PARAMS`) learns at
+            lr x dense_lr_scale, everything else at lr (see the module docstring).
         seed: weights, action sampling and env seeds.
         log_every: frames between metrics rows; checkpoint_every: frames between checkpoints.
     """
@@ -102,6 +111,7 @@ class A2CConfig:
     alpha: float = 0.99
     eps: float = 1e-5
     lr_decay: bool = True
+    dense_lr_scale: float = 0.03
     seed: int = 0
     log_every: int = 20_000
     checkpoint_every: int = 200_000
@@ -126,7 +136,8 @@ class A2CConfig:
             _check_real(name, getattr(self, name), 0.0, 1.0)
         for name in ("value_coef", "entropy_coef", "max_grad_norm"):
             _check_real(name, getattr(self, name), 0.0, math.inf)
-        for name in ("lr", "eps"):  # eps 0 would divide 0 by 0 where a gradient is 0
+        # > 0: eps 0 would divide 0 by 0 where a gradient is 0
+        for name in ("lr", "eps", "dense_lr_scale"):
             _check_real(name, getattr(self, name), 0.0, math.inf, open_low=True)
 
     @property
@@ -150,6 +161,7 @@ class A2CConfig:
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(f"config: unknown A2C settings {unknown}; expected {sorted(known)}")
+        data = {**LEGACY_DEFAULTS, **data}
         if isinstance(data.get("settings"), dict):
             data["settings"] = AtariSettings.from_dict(data["settings"])
         return cls(**data)

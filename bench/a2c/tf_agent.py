@@ -9,7 +9,7 @@ import tensorflow as tf
 from .. import checkpoint
 from ..bc.tf_policy import TFPolicy
 from ..threads import set_tf_threads
-from .config import A2CConfig
+from .config import DENSE_LR_PARAMS, A2CConfig
 from .losses import STATS
 from .rollout import Rollout, State
 from .spec import AgentSpec
@@ -49,6 +49,26 @@ class TFActorCritic(TFPolicy):
         return self.head(y), self.value_head(y)[..., 0], state
 
 
+class _ScaledLR:
+    """Keras optimizer mixin: a variable steps at the learning rate x its `lr_scales` entry
+    (keyed by the optimizer's `_var_key`; 1 where it has none), as a torch param group with its
+    own lr would. Keras 3 has no per-variable learning rate of its own."""
+
+    lr_scales: dict = {}
+
+    def update_step(self, gradient, variable, learning_rate):
+        scale = self.lr_scales.get(self._var_key(variable), 1.0)
+        return super().update_step(gradient, variable, learning_rate * scale)
+
+
+class ScaledAdam(_ScaledLR, keras.optimizers.Adam):
+    pass
+
+
+class ScaledRMSprop(_ScaledLR, keras.optimizers.RMSprop):
+    pass
+
+
 class TFAgent:
     backend = "tf"
 
@@ -59,13 +79,17 @@ class TFAgent:
         self.spec, self.config = spec, config
         self.model = TFActorCritic(spec, params, impl)
         if config.optimizer == "rmsprop":
-            self.optimizer = keras.optimizers.RMSprop(config.lr, rho=config.alpha,
-                                                      epsilon=config.eps)  # fmt: skip
+            self.optimizer = ScaledRMSprop(config.lr, rho=config.alpha, epsilon=config.eps)
         else:
-            self.optimizer = keras.optimizers.Adam(config.lr, epsilon=config.eps)
-        self.names = list(self.model.canonical_variables())
-        self.variables = list(self.model.canonical_variables().values())
+            self.optimizer = ScaledAdam(config.lr, epsilon=config.eps)
+        variables = self.model.canonical_variables()
+        self.names, self.variables = list(variables), list(variables.values())
         self.optimizer.build(self.variables)
+        self.optimizer.lr_scales = {
+            self.optimizer._var_key(variables[name]): config.dense_lr_scale
+            for name in DENSE_LR_PARAMS
+            if name in variables
+        }
         # T is fixed in a run, and `unroll` needs it static: no shape relaxation on retrace.
         self._act = tf.function(self._act_step)
         self._gradients = tf.function(self._loss_and_gradients)

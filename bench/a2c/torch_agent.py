@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from .. import checkpoint
 from ..bc.torch_policy import TorchPolicy, _linear
 from ..optimizers import AdamTF, RMSpropTF
-from .config import A2CConfig
+from .config import DENSE_LR_PARAMS, A2CConfig
 from .losses import STATS
 from .rollout import Rollout, State
 from .spec import AgentSpec
@@ -53,11 +53,11 @@ class TorchAgent:
             torch.set_num_threads(threads)
         self.spec, self.config = spec, config
         self.model = TorchActorCritic(spec, params, impl)
+        groups, self.lr_scales = _lr_groups(self.model, config.dense_lr_scale)
         if config.optimizer == "rmsprop":
-            self.optimizer = RMSpropTF(self.model.parameters(), config.lr, config.alpha,
-                                       config.eps)  # fmt: skip
+            self.optimizer = RMSpropTF(groups, config.lr, config.alpha, config.eps)
         else:
-            self.optimizer = AdamTF(self.model.parameters(), config.lr, eps=config.eps)
+            self.optimizer = AdamTF(groups, config.lr, eps=config.eps)
 
     @torch.no_grad()
     def act(self, obs: np.ndarray, starts: np.ndarray, state: State):
@@ -110,8 +110,8 @@ class TorchAgent:
         stats = self._backward(rollout)
         if self.config.max_grad_norm > 0:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.max_grad_norm)
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
+        for group, scale in zip(self.optimizer.param_groups, self.lr_scales):
+            group["lr"] = lr * scale
         self.optimizer.step()
         return stats
 
@@ -123,6 +123,18 @@ class TorchAgent:
 
     def load_optimizer_state(self, blob: np.ndarray) -> None:
         checkpoint.load_torch_optimizer_state(self.optimizer, blob)
+
+
+def _lr_groups(model: TorchActorCritic, dense_lr_scale: float):
+    """(param groups, their lr scales): one group at scale 1, and the dense layer in a second
+    at `dense_lr_scale` unless that is 1 (so runs from before the setting keep their optimizer
+    state's layout)."""
+    tensors = model.canonical_tensors()
+    dense = [tensors[name][0] for name in DENSE_LR_PARAMS if name in tensors]
+    if dense_lr_scale == 1.0 or not dense:
+        return [{"params": list(model.parameters())}], [1.0]
+    rest = [p for p in model.parameters() if not any(p is q for q in dense)]
+    return [{"params": rest}, {"params": dense}], [1.0, dense_lr_scale]
 
 
 def _tensors(state: State) -> tuple[torch.Tensor, ...]:

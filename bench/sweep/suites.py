@@ -80,7 +80,8 @@ def _suites() -> dict[str, SweepSuite]:
         "a2c": SweepSuite(
             "a2c", tuple(A2C_PROFILES),
             {"impl": _text, "frames": _integer, "num_envs": _integer, "n_steps": _integer,
-             "gae_lambda": _number, "optimizer": _text, "lr": _number},
+             "gae_lambda": _number, "optimizer": _text, "lr": _number, "eps": _number,
+             "dense_lr_scale": _number},
             _validate_a2c,
         ),
     }  # fmt: skip

@@ -440,6 +440,7 @@ def test_a2c_suite_smoke_run_records_throughput_and_returns(tmp_path, run_smoke_
     raw_rate, model_rate = info["raw_frames_per_second"], info["model_frames_per_second"]
     assert model_rate > 0
     assert info["serial_ceiling"] == pytest.approx(model_rate / (raw_rate + model_rate))
+    assert f"raw env: {raw_rate:,.0f} frames/s over random play" in result.stdout  # the shares'
     assert info["config"]["settings"]["sticky"] == 0.25
     run_dir = tmp_path / "results" / "a2c" / "train" / "breakout-gru-torch-smoke-seed0"
     assert (run_dir / "metrics.csv").exists()

@@ -91,8 +91,12 @@ def ratio_table(document: dict) -> str:
     if not raw or not runs:
         return "(no raw-env or A2C benchmarks in this run)"
     raw_info = raw[0]["extra_info"]
+    # The shares divide by the random-play rate each run recorded (the longer measurement);
+    # the timed 100-step rounds are shown beside it, never silently in its place.
     lines = [
-        f"raw env: {raw_info['frames_per_second']:,.0f} frames/s; random play "
+        f"raw env: {runs[0]['extra_info']['raw_frames_per_second']:,.0f} frames/s over random "
+        f"play (the 'vs raw' denominator; timed 100-step rounds: "
+        f"{raw_info['frames_per_second']:,.0f}); random play "
         f"{_fmt(raw_info['random_mean_return'])} over {raw_info['random_games']} games",
         f"{'cell':6} {'backend':7} {'frames/s':>9} {'vs raw':>7} {'model f/s':>9} {'ceiling':>7} "
         f"{'return':>7} {'vs random':>9}",

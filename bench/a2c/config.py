@@ -82,6 +82,11 @@ DENSE_LR_PARAMS = ("dense_kernel", "dense_bias")
 LEGACY_DEFAULTS = {"dense_lr_scale": 1.0}
 
 
+def stored_config(data: dict[str, Any]) -> dict[str, Any]:
+    """A stored config dict as it was trained: settings it predates at `LEGACY_DEFAULTS`."""
+    return {**LEGACY_DEFAULTS, **data}
+
+
 def training_settings(game: str = "breakout") -> AtariSettings:
     """Machado et al.'s sticky actions, with DQN's life-loss episodes and clipped rewards."""
     return AtariSettings(game, sticky=0.25, episodic_life=True, clip_rewards=True)
@@ -173,7 +178,7 @@ class A2CConfig:
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(f"config: unknown A2C settings {unknown}; expected {sorted(known)}")
-        data = {**LEGACY_DEFAULTS, **data}
+        data = stored_config(data)
         if isinstance(data.get("settings"), dict):
             data["settings"] = AtariSettings.from_dict(data["settings"])
         return cls(**data)

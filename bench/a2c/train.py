@@ -28,7 +28,7 @@ from ..atari.envs import make_vector_env
 from ..backends import DEFAULT_IMPL, backend_class
 from ..results import csv_text, machine_info, write_json_atomic, write_text_atomic
 from ..tensorboard import make_logger
-from .config import LEGACY_DEFAULTS, A2CConfig
+from .config import A2CConfig, stored_config
 from .features import dead_share
 from .losses import STATS
 from .rollout import RolloutCollector
@@ -125,7 +125,7 @@ def _start(spec: AgentSpec, config: A2CConfig, identity: dict, out: Path, resume
         return spec.init_params(config.seed), None, fresh
     params, optimizer_state, meta = checkpoint.load(path)
     checkpoint.check_compatible(meta, identity, path)
-    saved = _resumable({**LEGACY_DEFAULTS, **meta.get("config", {})})
+    saved = _resumable(stored_config(meta.get("config", {})))
     now = _resumable(config.as_dict())
     changed = sorted(key for key in now if saved.get(key) != now[key])
     if changed:

@@ -191,6 +191,39 @@ def test_torch_and_tf_loaders_yield_identical_batches(tiny):
     np.testing.assert_array_equal(tf_batches[0][0].numpy()[0], first[0])
 
 
+def test_prefetched_keeps_order_raises_where_the_reader_failed_and_stops_when_closed():
+    import threading
+
+    from bench.atari.loaders import prefetched
+
+    assert list(prefetched(range(50), depth=3)) == list(range(50))
+
+    def failing():
+        yield from (0, 1)
+        raise sequences.SequenceFileError("train_000002.npz: corrupt")
+
+    seen = []
+    with pytest.raises(sequences.SequenceFileError, match="train_000002"):
+        for item in prefetched(failing()):
+            seen.append(item)
+    assert seen == [0, 1]
+
+    read = []
+
+    def endless():
+        for i in range(10**9):
+            read.append(i)
+            yield i
+
+    stream = prefetched(endless(), depth=2)
+    assert [next(stream) for _ in range(3)] == [0, 1, 2]
+    stream.close()  # the reader thread stops, a few items ahead at most
+    assert not any(t.name == "prefetch" and t.is_alive() for t in threading.enumerate())
+    assert len(read) <= 3 + 2 + 1
+    with pytest.raises(ValueError, match="depth: expected >= 1, got 0"):
+        next(prefetched(range(3), depth=0))
+
+
 def test_a_directory_in_ncps_layout_loads(tiny, tmp_path):
     """ncps names files train_0 .. train_10 (no padding) and has no manifest."""
     pytest.importorskip("torch")

@@ -11,6 +11,9 @@ it, once, in numpy — so torch and TF models see identical batches. Observation
 from __future__ import annotations
 
 import os
+import queue
+import threading
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +38,54 @@ def _num_actions(directory, num_actions: int | None) -> int | None:
 def _ordered_files(directory, split, seed, epoch, shuffle) -> list[Path]:
     files = list_split(directory, split)
     return [files[i] for i in epoch_order(len(files), seed, epoch, shuffle)]
+
+
+def prefetched(items: Iterable, depth: int = 2) -> Iterator:
+    """Yield `items` in order while a background thread reads up to `depth` ahead.
+
+    Reading a batch is mostly zlib inflating 32 `.npz` files, which runs without the GIL, so on
+    a thread it overlaps the training step on the previous batch: no worker process (which would
+    fork a process that may hold TF's threads) and no copy between processes. An exception in
+    the reader is raised here, at the item it failed on; closing the generator early stops it.
+    """
+    if depth < 1:
+        raise ValueError(f"depth: expected >= 1, got {depth}")
+    ready: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def put(entry) -> bool:
+        while not stop.is_set():
+            try:
+                ready.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def read():
+        try:
+            for item in items:
+                if not put((item, None)):
+                    return
+        except BaseException as error:  # noqa: BLE001 - handed to the consumer, raised there
+            put((done, error))
+            return
+        put((done, None))
+
+    reader = threading.Thread(target=read, name="prefetch", daemon=True)
+    reader.start()
+    try:
+        while True:
+            item, error = ready.get()
+            if item is done:
+                if error is not None:
+                    raise error
+                return
+            yield item
+    finally:
+        stop.set()
+        reader.join()
 
 
 def torch_dataset(directory: str | os.PathLike, split: str, num_actions: int | None = None):

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import checkpoint
-from ..atari.loaders import torch_loader
+from ..atari.loaders import prefetched, torch_loader
 from ..optimizers import AdamTF
 from .spec import PolicySpec
 from .torch_policy import TorchPolicy
@@ -25,8 +25,9 @@ class TorchTrainer:
         self.optimizer = AdamTF(self.policy.parameters(), lr=lr)
 
     def batches(self, directory, split: str, batch_size: int, seed: int, epoch: int):
+        # A reader thread, not DataLoader workers: see `prefetched`.
         shuffle = split == "train"
-        return torch_loader(directory, split, batch_size, seed, epoch, shuffle, num_workers=0)
+        return prefetched(torch_loader(directory, split, batch_size, seed, epoch, shuffle))
 
     def _loss(self, obs, actions):
         logits, _ = self.policy(torch.as_tensor(obs))

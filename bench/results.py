@@ -93,6 +93,9 @@ def machine_info() -> dict[str, Any]:
         info[package] = _version(package)
     import sys
 
+    from .allocator import policy
+
+    info["malloc"] = policy()
     if "torch" in sys.modules:
         torch = sys.modules["torch"]
         info["torch_threads"] = torch.get_num_threads()

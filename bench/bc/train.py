@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import checkpoint
+from ..allocator import keep_large_blocks
 from ..atari.sequences import read_manifest
 from ..atari.settings import AtariSettings
 from ..backends import DEFAULT_IMPL, backend_class
@@ -31,6 +32,7 @@ from .spec import PolicySpec, make_policy_spec
 
 def make_trainer(backend: str, spec: PolicySpec, params, lr: float, impl: str | None = None,
                  threads: int | None = None):  # fmt: skip
+    keep_large_blocks()  # both backends alike: see `bench.allocator`
     trainer = backend_class(backend, "bench.bc.torch_trainer:TorchTrainer",
                             "bench.bc.tf_trainer:TFTrainer")  # fmt: skip
     return trainer(spec, params, lr, impl or DEFAULT_IMPL[backend], threads)

@@ -108,9 +108,42 @@ def test_training_writes_metrics_checkpoint_summary_and_resumes(dataset, tmp_pat
         train_bc("lstm", "torch", dataset, out, longer, resume=True, progress_bar=False)
     with pytest.raises(ValueError, match="backend="):
         train_bc("gru", "tf", dataset, out, longer, resume=True, progress_bar=False)
+    decaying = profile.__class__(**{**longer.as_dict(), "lr_schedule": "cosine"})
+    with pytest.raises(ValueError, match=r"lr_schedule='constant' \(now 'cosine'\)"):
+        train_bc("gru", "torch", dataset, out, decaying, resume=True, progress_bar=False)
     (out / checkpoint.NAME).write_bytes(b"garbage")
     with pytest.raises(ValueError, match="unreadable or corrupt"):
         train_bc("gru", "torch", dataset, out, longer, resume=True, progress_bar=False)
+
+
+def test_the_cosine_schedule_sets_each_epochs_lr_in_both_frameworks(dataset, tmp_path):
+    import dataclasses
+
+    cosine = dataclasses.replace(PROFILES["smoke"], epochs=3, lr=1e-3, lr_schedule="cosine")
+    assert [cosine.lr_at(e) for e in range(3)] == pytest.approx([1e-3, 0.75e-3, 0.25e-3])
+    assert PROFILES["smoke"].lr_at(2) == PROFILES["smoke"].lr
+    with pytest.raises(ValueError, match="lr_schedule: expected one of"):
+        dataclasses.replace(cosine, lr_schedule="linear")
+    for backend in ("torch", "tf"):
+        out = tmp_path / backend
+        two = dataclasses.replace(cosine, epochs=2)
+        summary = train_bc("gru", backend, dataset, out, two, progress_bar=False, evaluate=False)
+        assert [h["lr"] for h in summary["history"]] == pytest.approx([1e-3, 0.5e-3])
+        with pytest.raises(ValueError, match=r"epochs=2 \(now 3\)"):
+            train_bc("gru", backend, dataset, out, cosine, resume=True, progress_bar=False)
+    # the lr each trainer is given is the lr it steps with: at 0 nothing moves
+    obs, actions = _batch()
+    spec = make_policy_spec("gru", 4)
+    for backend in ("torch", "tf"):
+        trainer = make_trainer(backend, spec, spec.init_params(0), 1e-3)
+        trainer.set_lr(0.0)
+        trainer.train_step(obs, actions)
+        after = trainer.export_params()
+        for key, value in spec.init_params(0).items():
+            np.testing.assert_allclose(after[key], value, atol=1e-7, err_msg=f"{backend} {key}")
+        trainer.set_lr(1e-3)
+        trainer.train_step(obs, actions)
+        assert not np.allclose(trainer.export_params()["head_kernel"], after["head_kernel"])
 
 
 def test_missing_dataset_and_wrong_action_count(dataset, tmp_path):

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import math
+
+SCHEDULES = ("constant", "cosine")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -15,15 +18,37 @@ class BCProfile:
     lr: float
     eval_episodes: int
     eval_max_steps: int  # agent steps per evaluation episode (a policy that never FIREs idles)
+    # "cosine": epoch e of E trains at lr * (1 + cos(pi * e / E)) / 2, so the last epochs refine
+    # at a small lr; the same per-epoch value in both frameworks, and resumable from the epoch.
+    lr_schedule: str = "constant"
+
+    def __post_init__(self):
+        if self.lr_schedule not in SCHEDULES:
+            raise ValueError(f"lr_schedule: expected one of {SCHEDULES}, got {self.lr_schedule!r}")
+
+    def lr_at(self, epoch: int) -> float:
+        """The learning rate of epoch `epoch` (0-based)."""
+        if self.lr_schedule == "constant":
+            return self.lr
+        return self.lr * (1 + math.cos(math.pi * epoch / self.epochs)) / 2
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+    @staticmethod
+    def stored(profile: dict) -> dict:
+        """A profile dict as stored in a checkpoint, read with today's fields: one from before
+        `lr_schedule` existed trained at a constant lr."""
+        return {"lr_schedule": "constant", **profile}
 
 
 PROFILES = {
     "smoke": BCProfile("smoke", 8, 4, 1, 4, 1e-3, 2, 200),
     "quick": BCProfile("quick", 1024, 128, 10, 32, 1e-3, 5, 4500),
-    "full": BCProfile("full", 30000, 3000, 20, 32, 1e-3, 20, 27000),
+    # Measured on Breakout, GRU in TF: at a constant lr, validation accuracy was still climbing
+    # by ~3 points per epoch at epoch 3 (72.9, 79.0, 81.7%); the cosine decay lets the last
+    # epochs settle instead of ending on a noisy constant-lr step.
+    "full": BCProfile("full", 30000, 3000, 20, 32, 1e-3, 20, 27000, "cosine"),
 }
 
 

@@ -52,6 +52,9 @@ class TFTrainer:
         self.optimizer.apply_gradients(zip(grads, self.variables))
         return loss, correct
 
+    def set_lr(self, lr: float) -> None:
+        self.optimizer.learning_rate = lr  # assigns Keras's lr variable, which the graph reads
+
     def train_step(self, obs, actions) -> tuple[float, float]:
         """One Adam step on a batch: obs uint8 (B, T, 84, 84, 4), actions (B, T) -> (loss, acc)."""
         loss, correct = self._train(obs, actions)

@@ -37,6 +37,10 @@ class TorchTrainer:
         correct = (flat.argmax(-1) == actions.reshape(-1)).sum()
         return loss, correct
 
+    def set_lr(self, lr: float) -> None:
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+
     def train_step(self, obs, actions) -> tuple[float, float]:
         """One Adam step on a batch: obs uint8 (B, T, 84, 84, 4), actions (B, T) -> (loss, acc)."""
         self.policy.train()

@@ -7,7 +7,7 @@ checkpoint (atomically); `resume=True` continues from the last finished epoch. A
 policy plays closed-loop games (`evaluate.play`). Everything lands in `out`:
 
     metrics.csv     epoch, train_loss, train_accuracy, val_loss, val_accuracy, seconds,
-                    samples_per_second
+                    samples_per_second, lr (the profile's schedule, `BCProfile.lr_at`)
     checkpoint.npz  see `checkpoint`
     summary.json    settings, dataset manifest, final metrics, closed-loop returns, machine
 """
@@ -101,6 +101,7 @@ def train_bc(
     if resume and ckpt.exists():
         params, optimizer_state, meta = checkpoint.load(ckpt)
         checkpoint.check_compatible(meta, identity, ckpt)
+        _check_same_profile(meta, profile, ckpt)
         params = spec.check_params(params, f"checkpoint {ckpt}")
         history, start = meta["history"], meta["epochs_done"]
     elif ckpt.exists():
@@ -146,6 +147,8 @@ def _train_epochs(trainer, cell, backend, dataset, out, profile, seed, start, hi
     from tqdm import tqdm
 
     for epoch in range(start, profile.epochs):
+        lr = profile.lr_at(epoch)
+        trainer.set_lr(lr)
         started = time.perf_counter()
         losses, accuracies, samples = [], [], 0
         batches = trainer.batches(dataset, "train", profile.batch_size, seed, epoch)
@@ -165,6 +168,7 @@ def _train_epochs(trainer, cell, backend, dataset, out, profile, seed, start, hi
             "val_accuracy": val_accuracy,
             "seconds": seconds,
             "samples_per_second": samples / seconds,
+            "lr": lr,
         }
         if not np.isfinite(row["train_loss"]):
             raise FloatingPointError(f"training diverged at epoch {epoch + 1}: loss is not finite")
@@ -175,6 +179,22 @@ def _train_epochs(trainer, cell, backend, dataset, out, profile, seed, start, hi
         meta = {**identity, "epochs_done": epoch + 1, "history": history, "seed": seed,
                 "profile": profile.as_dict()}  # fmt: skip
         checkpoint.save(out, trainer.export_params(), trainer.optimizer_state(), meta)
+
+
+def _check_same_profile(meta: dict, profile: BCProfile, ckpt: Path) -> None:
+    """A run resumes with the batch size and lr schedule it started with. More epochs at a
+    constant lr just train longer; under a decaying schedule they would change its course."""
+    stored = BCProfile.stored(meta["profile"])
+    fields = ["batch_size", "lr", "lr_schedule"]
+    if profile.lr_schedule != "constant":
+        fields.append("epochs")
+    changed = [f for f in fields if stored[f] != getattr(profile, f)]
+    if changed:
+        said = ", ".join(f"{f}={stored[f]!r} (now {getattr(profile, f)!r})" for f in changed)
+        raise ValueError(
+            f"profile: checkpoint {ckpt} was trained with {said}; resume it with the profile "
+            "it started with, or train into another --out"
+        )
 
 
 def _validate(trainer, dataset, batch_size, seed) -> tuple[float, float]:

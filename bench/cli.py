@@ -4,6 +4,7 @@ cellbench verify [--cells ...] [--dtype float32 float64] [--backends torch tf] [
 cellbench ode [--out DIR] [--seed S] [--backends reference torch tf]
 cellbench dataset generate [--game G] [--train N] [--val M] [--out DIR] [--seed S] ...
 cellbench dataset check DIR
+cellbench dataset score DIR [--episodes 20]
 cellbench train bc --cell cfc --backend torch|tf [--profile quick] [--resume] ...
 cellbench train a2c --cell lstm --backend tf --game breakout --frames 2e6 [--resume] ...
 cellbench report [--results DIR] [--out DIR] [--baseline RUN] [--threshold 0.1]
@@ -165,6 +166,20 @@ def _add_dataset(subparsers) -> None:
     )
     check.add_argument("directory", type=Path, help="dataset folder")
     check.set_defaults(handler=_run_dataset_check)
+    score = commands.add_parser(
+        "score",
+        help="play full games of the dataset's expert and store its score in the manifest",
+        description="Play --episodes full games of the expert under the dataset's settings and "
+        "store their returns in manifest.json as expert_score, the reference of BC's closed-loop "
+        "target and of the report's expert line. (The manifest's expert_returns only holds games "
+        "that ended inside a generation shard: short ones, so biased low.) Breakout: ~1 min of "
+        "play per game on one core.",
+    )
+    score.add_argument("directory", type=Path, help="dataset folder")
+    score.add_argument("--episodes", type=int, default=20, help="full games (default 20)")
+    score.add_argument("--seed", type=int, default=0, help="seed of the games (default 0)")
+    score.add_argument("--num-envs", type=int, default=2, help="games side by side (default 2)")
+    score.set_defaults(handler=_run_dataset_score)
 
 
 def _run_dataset_generate(args) -> int:
@@ -183,6 +198,16 @@ def _run_dataset_generate(args) -> int:
     if run["frames_per_second"]:
         print(f"this run: {run['frames']} frames at {run['frames_per_second']:.0f} frames/s")
     print(f"wrote {out} ({manifest['counts']['train']} train, {manifest['counts']['val']} val)")
+    return 0
+
+
+def _run_dataset_score(args) -> int:
+    from .atari.generate import score_expert
+
+    print(f"playing {args.episodes} full games of the expert in {args.directory} ...", flush=True)
+    score = score_expert(args.directory, args.episodes, args.seed, args.num_envs)
+    print(f"expert full-game return {score['mean']:.1f} ± {score['std']:.1f} over "
+          f"{score['episodes']} games; stored in {args.directory / 'manifest.json'}")  # fmt: skip
     return 0
 
 

@@ -124,6 +124,35 @@ def test_generation_writes_files_and_manifest(tiny):
     assert report["problems"] == [] and report["counts"] == {"train": 3, "val": 2}
 
 
+def test_scoring_stores_full_games_of_the_expert_in_the_manifest(tiny, tmp_path, capsys):
+    import shutil
+
+    from bench.atari.generate import expert_mean, score_expert
+    from bench.cli import main
+
+    directory = tmp_path / "scored"
+    shutil.copytree(tiny[0], directory)
+    manifest = json.loads((directory / "manifest.json").read_text())
+    assert expert_mean(manifest) is None
+    # games cut at 400 frames (100 agent steps) keep the test short; the cut is a setting
+    manifest["settings"]["max_episode_frames"] = 400
+    (directory / "manifest.json").write_text(json.dumps(manifest))
+    assert main(["dataset", "score", str(directory), "--episodes", "3", "--seed", "1",
+                 "--num-envs", "1"]) == 0  # fmt: skip
+    assert "over 3 games; stored in" in capsys.readouterr().out
+    score = json.loads((directory / "manifest.json").read_text())["expert_score"]
+    assert score["episodes"] == 3 and len(score["all"]) == 3 and score["seed"] == 1
+    assert all(0 < n <= 100 for n in score["lengths"]), score["lengths"]
+    on_disk = json.loads((directory / "manifest.json").read_text())
+    assert on_disk["expert_score"] == score and expert_mean(on_disk) == score["mean"]
+    assert {k: v for k, v in on_disk.items() if k != "expert_score"} == manifest
+    _generate(directory)  # completing (here: re-finishing) the dataset keeps the score
+    assert json.loads((directory / "manifest.json").read_text())["expert_score"] == score
+    with pytest.raises(FileNotFoundError, match="holds no dataset manifest"):
+        score_expert(tmp_path / "nothing", episodes=1)
+    assert main(["dataset", "score", str(tmp_path / "nothing")]) == 2
+
+
 def test_generation_is_deterministic_and_resumes_after_an_interruption(tiny, tmp_path):
     """Interrupted after two new files, the same command completes the rest; the result is
     identical to the uninterrupted run, also with two envs in processes."""

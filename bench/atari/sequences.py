@@ -6,8 +6,9 @@ A dataset directory holds one compressed `.npz` per sequence, named `train_<i>.n
     obs      uint8 (32, 84, 84, 4)   four stacked 84x84 grayscale frames per step, channels last
     actions  int64 (32,)             the expert's action at each step
 
-and, when cellbench generated it, `manifest.json` (game, Atari settings, seed, counts, expert
-returns, versions). A directory of ncps's dataset (the same files, no manifest) loads too.
+and, when cellbench generated it, `manifest.json` (game, Atari settings, seed, counts, returns
+of the expert's games that ended inside a shard, versions; after `cellbench dataset score`,
+"expert_score": full games). A directory of ncps's dataset (the same files, no manifest) loads too.
 Every problem is reported with the file it is in (`SequenceFileError`).
 """
 

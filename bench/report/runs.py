@@ -111,7 +111,7 @@ def load_bc_runs(root: Path, warnings: list[str]) -> dict[str, pd.DataFrame]:
                 "closed_loop_truncated": played.get("truncated"),
                 "dataset_train": counts.get("train"),
                 "dataset_val": counts.get("val"),
-                "expert_mean": (manifest.get("expert_returns") or {}).get("mean"),
+                "expert_mean": _expert_mean(summary, folder, warnings),
             })  # fmt: skip
             returns += [{**{k: ident[k] for k in ("run", "cell", "backend", "seed", "profile")},
                          "game": i + 1, "return": r} for i, r in enumerate(scores)]  # fmt: skip
@@ -119,6 +119,24 @@ def load_bc_runs(root: Path, warnings: list[str]) -> dict[str, pd.DataFrame]:
             warnings.append(str(error))
     return {"bc_runs": pd.DataFrame(runs), "bc_metrics": concat(metrics),
             "bc_returns": pd.DataFrame(returns)}  # fmt: skip
+
+
+def _expert_mean(summary: dict, folder: Path, warnings: list[str]) -> float | None:
+    """The expert's full-game score: from the run's copy of the manifest, else from the dataset
+    folder (scored after the run trained). None, with a warning, when it was never scored."""
+    from ..atari.generate import expert_mean
+    from ..atari.sequences import read_manifest
+
+    dataset = summary.get("dataset") or {}
+    score = expert_mean(dataset.get("manifest") or {})
+    if score is None and dataset.get("path") and Path(dataset["path"]).is_dir():
+        score = expert_mean(read_manifest(dataset["path"]) or {})
+    if score is None:
+        warnings.append(
+            f"{folder}: its dataset has no full-game expert score, so no expert line is drawn; "
+            f"add one with `cellbench dataset score {dataset.get('path', 'DIR')}`"
+        )
+    return score
 
 
 A2C_METRICS = ("update", "frames", "episodes", "seconds", "frames_per_second", "mean_return_100")

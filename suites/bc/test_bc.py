@@ -19,6 +19,8 @@ import pytest
 pytest.importorskip("ale_py")
 
 from bench import checkpoint  # noqa: E402
+from bench.atari.generate import expert_mean  # noqa: E402
+from bench.atari.sequences import read_manifest  # noqa: E402
 from bench.atari.settings import AtariSettings  # noqa: E402
 from bench.bc.evaluate import play  # noqa: E402
 from bench.bc.profiles import get_profile  # noqa: E402
@@ -80,8 +82,9 @@ def _run_info(run: TrainedRun, cell: str, backend: str, profile: str, threads: i
         closed_loop_std=played["std"],
         closed_loop_games=len(played["returns"]),
         closed_loop_truncated=played["truncated"],
+        # the full-game score (None until `cellbench dataset score`), as the dataset holds it now
         dataset={"counts": manifest["counts"], "seed": manifest["seed"],
-                 "expert_mean": manifest["expert_returns"]["mean"]},
+                 "expert_mean": expert_mean(read_manifest(run.dataset) or manifest)},
     )  # fmt: skip
 
 

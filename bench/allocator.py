@@ -4,10 +4,12 @@ glibc serves a request above its mmap threshold (which adapts, but never past 32
 fresh `mmap` and gives it back with `munmap` on free. A BC training step on a batch of 32 x 32
 frames allocates several larger tensors (the float frames alone are 115 MB), so every step
 page-faults and zeroes all their pages again. torch's CPU allocator passes these requests straight
-to malloc; TF's does not pay the cost. Measured on the 2-core CI machine, one thread, the same
-torch GRU policy and batch in fresh processes: 0.70 s per step with glibc's default, 0.48 s with
-large blocks kept (TF: 0.45 s either way), so without this the BC suite would mostly time page
-faults, and in torch only.
+to malloc; TF's does not pay the cost. Measured with the BC suite's timed training step (GRU,
+quick profile, 2 threads, median of 5): torch 434 ms with glibc's default against TF's 286 ms,
+and 245 ms with large blocks kept against TF's 236 ms. So without this the suite would time page
+faults, and in torch only. Reproduce: `CELLBENCH_MALLOC=default pytest suites/bc
+--benchmark-only --profile quick -k "gru-torch-train_step or gru-tf-train_step"`, then without
+the variable.
 
 `keep_large_blocks()` asks glibc (`mallopt`) never to use mmap and not to trim freed memory at
 the heap's top, so freed blocks serve the next step. The cost: the process keeps its peak heap

@@ -45,9 +45,9 @@ class BCProfile:
 PROFILES = {
     "smoke": BCProfile("smoke", 8, 4, 1, 4, 1e-3, 2, 200),
     "quick": BCProfile("quick", 1024, 128, 10, 32, 1e-3, 5, 4500),
-    # Measured on Breakout, GRU in TF: at a constant lr, validation accuracy was still climbing
-    # by ~3 points per epoch at epoch 3 (72.9, 79.0, 81.7%); the cosine decay lets the last
-    # epochs settle instead of ending on a noisy constant-lr step.
+    # Cosine: epochs near the end refine at a small lr instead of stopping on a full-lr step.
+    # GRU in TF, Breakout: val accuracy 72.9, 79.0, 81.7% after epochs 1-3, 84.6 by epoch 10,
+    # 84.4 at 20 (train 91.6): the gap, not the schedule, now limits it.
     "full": BCProfile("full", 30000, 3000, 20, 32, 1e-3, 20, 27000, "cosine"),
 }
 

@@ -111,7 +111,7 @@ def load_bc_runs(root: Path, warnings: list[str]) -> dict[str, pd.DataFrame]:
                 "closed_loop_truncated": played.get("truncated"),
                 "dataset_train": counts.get("train"),
                 "dataset_val": counts.get("val"),
-                "expert_mean": _expert_mean(summary, folder, warnings),
+                "expert_mean": _expert_mean(summary),
             })  # fmt: skip
             returns += [{**{k: ident[k] for k in ("run", "cell", "backend", "seed", "profile")},
                          "game": i + 1, "return": r} for i, r in enumerate(scores)]  # fmt: skip
@@ -121,9 +121,10 @@ def load_bc_runs(root: Path, warnings: list[str]) -> dict[str, pd.DataFrame]:
             "bc_returns": pd.DataFrame(returns)}  # fmt: skip
 
 
-def _expert_mean(summary: dict, folder: Path, warnings: list[str]) -> float | None:
+def _expert_mean(summary: dict) -> float | None:
     """The expert's full-game score: from the run's copy of the manifest, else from the dataset
-    folder (scored after the run trained). None, with a warning, when it was never scored."""
+    folder (scored after the run trained); None when it was never scored (the returns figure
+    then says how to score it)."""
     from ..atari.generate import expert_mean
     from ..atari.sequences import read_manifest
 
@@ -131,11 +132,6 @@ def _expert_mean(summary: dict, folder: Path, warnings: list[str]) -> float | No
     score = expert_mean(dataset.get("manifest") or {})
     if score is None and dataset.get("path") and Path(dataset["path"]).is_dir():
         score = expert_mean(read_manifest(dataset["path"]) or {})
-    if score is None:
-        warnings.append(
-            f"{folder}: its dataset has no full-game expert score, so no expert line is drawn; "
-            f"add one with `cellbench dataset score {dataset.get('path', 'DIR')}`"
-        )
     return score
 
 

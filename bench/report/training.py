@@ -51,9 +51,12 @@ def bc_section(results: Results, derived: dict) -> Section:
     returns = best_profile(results.table("bc_returns"))
     if not returns.empty:
         expert = best_profile(runs)["expert_mean"].dropna() if not runs.empty else pd.Series()
+        caption = "Closed-loop full-game returns: one dot per game, bar: mean."
+        if not len(expert):
+            caption += (" No expert line: the dataset's expert was not scored over full games "
+                        "(`cellbench dataset score DIR`).")  # fmt: skip
         blocks.append(Figure("bc_returns", figures.bc_returns(
-            returns, float(expert.iloc[0]) if len(expert) else None),
-            "Closed-loop full-game returns: one dot per game, bar: mean."))  # fmt: skip
+            returns, float(expert.iloc[0]) if len(expert) else None), caption))  # fmt: skip
     if not runs.empty:
         columns = {"cell": ("cell", text), "backend": ("backend", text),
                    "impl": ("impl", text), "profile": ("profile", text),

@@ -172,8 +172,7 @@ def _add_dataset(subparsers) -> None:
         description="Play --episodes full games of the expert under the dataset's settings and "
         "store their returns in manifest.json as expert_score, the reference of BC's closed-loop "
         "target and of the report's expert line. (The manifest's expert_returns only holds games "
-        "that ended inside a generation shard: short ones, so biased low.) Breakout: ~1 min of "
-        "play per game on one core.",
+        "that ended inside a generation shard: short ones, so biased low.)",
     )
     score.add_argument("directory", type=Path, help="dataset folder")
     score.add_argument("--episodes", type=int, default=20, help="full games (default 20)")

@@ -124,6 +124,8 @@ def _run_ode(args) -> int:
 
 
 def _add_dataset(subparsers) -> None:
+    from .atari.generate import FIRE_MISS
+
     parser = subparsers.add_parser(
         "dataset",
         help="generate or check an Atari behavior-cloning dataset",
@@ -157,6 +159,14 @@ def _add_dataset(subparsers) -> None:
     generate.add_argument(
         "--num-envs", type=int, default=2, help="envs played side by side (default 2)"
     )
+    generate.add_argument(
+        "--fire-miss",
+        type=float,
+        default=FIRE_MISS,
+        help=f"probability that a FIRE the expert presses reaches the game as NOOP, recorded as "
+        f"FIRE (default {FIRE_MISS}): puts frames of a game waiting for its launch into the "
+        "data, so a cloned policy learns to launch the ball after losing a life",
+    )
     generate.set_defaults(handler=_run_dataset_generate)
     check = commands.add_parser(
         "check",
@@ -187,7 +197,8 @@ def _run_dataset_generate(args) -> int:
 
     settings = AtariSettings(args.game, sticky=args.sticky)
     out = args.out or Path("data") / settings.game
-    manifest = generate(out, settings, args.train, args.val, args.seed, args.num_envs)
+    manifest = generate(out, settings, args.train, args.val, args.seed, args.num_envs,
+                        fire_miss=args.fire_miss)  # fmt: skip
     returns, run = manifest["expert_returns"], manifest["this_run"]
     if returns["episodes"]:
         print(

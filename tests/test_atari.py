@@ -193,6 +193,30 @@ def test_generation_refuses_foreign_folders_and_other_settings(tiny, tmp_path):
         _generate(tmp_path / "none", train=0)
 
 
+def test_missed_fires_record_the_waiting_frames_labelled_fire(tmp_path):
+    """Without sticky actions the expert's one FIRE launches the ball at once; with misses the
+    game waits on the same frame for several steps, each labelled FIRE by the expert."""
+    from bench.atari.generate import generate
+
+    settings = AtariSettings("breakout", sticky=0.0, noop_max=0)
+    tiny = {**TINY, "train": 1, "val": 0, "shard_size": 1}
+    plain = generate(tmp_path / "plain", settings, fire_miss=0.0, **tiny)
+    missed = generate(tmp_path / "missed", settings, fire_miss=0.9, **tiny)
+    assert plain["fire_miss"] == 0.0 and missed["fire_miss"] == 0.9
+    obs, actions = sequences.load_sequence(tmp_path / "plain" / "train_000000.npz")
+    assert actions[0] == 1 and actions[1] != 1  # FIRE, then the ball is in play
+    obs, actions = sequences.load_sequence(tmp_path / "missed" / "train_000000.npz")
+    waited = int(np.argmin(actions == 1))  # steps labelled FIRE before the launch
+    assert waited >= 2, actions
+    for step in range(1, waited):  # nothing moved while the game waited
+        np.testing.assert_array_equal(obs[step][..., -1], obs[0][..., -1])
+    with pytest.raises(ValueError, match="generated with"):
+        generate(tmp_path / "missed", settings, fire_miss=0.5, **tiny)
+    for bad in (1.0, -0.1, "0.5", True):
+        with pytest.raises(ValueError, match=r"fire_miss: expected a probability in \[0, 1\)"):
+            generate(tmp_path / "bad", settings, fire_miss=bad, **tiny)
+
+
 # ----------------------------------------------------------------------------- loaders
 def test_torch_and_tf_loaders_yield_identical_batches(tiny):
     pytest.importorskip("torch")
@@ -328,3 +352,22 @@ def test_dataset_cli_check_reports_problems(tiny, tmp_path, capsys):
     assert main(["dataset", "check", str(tmp_path)]) == 1
     assert "train_0.npz: unreadable" in capsys.readouterr().out
     assert main(["dataset", "generate", "--game", "pongg", "--out", str(tmp_path / "x")]) == 2
+
+
+# ------------------------------------------------------------------------- label ambiguity
+def test_flip_rates_count_only_flips_the_perturbation_causes(monkeypatch):
+    from bench.atari import ambiguity
+
+    rates = ambiguity.flip_rates(steps=400, seed=1)
+    assert rates["steps"] > 200 and set(rates) == {"steps", *ambiguity.PERTURBATIONS}
+    assert all(0 <= rates[name] <= 100 for name in ambiguity.PERTURBATIONS)
+    assert ambiguity.flip_rates(steps=400, seed=1) == rates  # deterministic for a seed
+    far = ambiguity._one_px(ambiguity.RAM_BALL_X)
+    monkeypatch.setattr(ambiguity, "PERTURBATIONS", {
+        "none": lambda ram, sign: ram,
+        "ball 40 px": lambda ram, sign: far(ram, 40 * sign),
+    })  # fmt: skip
+    probe = ambiguity.flip_rates(steps=400, seed=1)
+    assert probe["none"] == 0 and probe["ball 40 px"] > 20, probe
+    with pytest.raises(ValueError, match="steps: expected a positive integer"):
+        ambiguity.flip_rates(steps=0)

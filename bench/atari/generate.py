@@ -8,7 +8,10 @@ sequence is complete; on a re-run, shards whose files all exist are skipped and 
 shard is replayed from its seed (files already there are kept, not rewritten).
 
 Sequences are 32 consecutive agent steps of one episode (the tail of an episode shorter than
-32 steps is dropped), each step the observation the expert saw and the action it chose.
+32 steps is dropped), each step the observation the expert saw and the action it chose. The
+action the game receives can differ: sticky actions repeat the previous one, and a FIRE is
+missed (sent as NOOP) with probability `fire_miss`, so the data shows games waiting for a
+launch (see `generate`).
 Episodes are full games; every episode that ended inside a shard has its return in the
 manifest's "expert_returns". A shard stops after 64 x 32 steps, so only short games end there:
 that sample is biased low (6 games averaging 314 on Breakout's full dataset, against 600 over
@@ -38,6 +41,8 @@ from .sequences import (
 from .settings import AtariSettings
 
 PROGRESS = "progress.json"
+NOOP = 0  # action 0 of every ALE game's minimal action set
+FIRE_MISS = 0.75  # see `generate`
 _SPLIT_CODE = {"train": 0, "val": 1}
 
 
@@ -76,6 +81,8 @@ class _Slot:
         from .experts import make_expert
 
         self.shard = shard
+        # Draws of the missed FIREs (see `generate`): from the shard's seed alone, like its env.
+        self.misses = np.random.default_rng([shard.seed, 1]) if shard else None
         self.directory = directory
         self.expert = make_expert(game, 1, seed=shard.seed) if shard else None
         self.written = 0
@@ -107,8 +114,11 @@ class _Slot:
         return True
 
 
-def _play_wave(envs, shards: list[Shard | None], settings, directory, on_sequence) -> list:
-    """Play one shard per sub-env until every shard is written; returns the slots."""
+def _play_wave(envs, shards: list[Shard | None], settings, directory, on_sequence,
+               fire_miss: float = 0.0, fire: int | None = None) -> list:  # fmt: skip
+    """Play one shard per sub-env until every shard is written; returns the slots. A FIRE
+    (action `fire`) the expert chooses is recorded as chosen but sent to the env as NOOP with
+    probability `fire_miss`."""
     slots = [_Slot(shard, settings.game, directory) for shard in shards]
     seeds = [shard.seed if shard else 0 for shard in shards]
     observations, info = envs.reset(seed=seeds)
@@ -124,6 +134,8 @@ def _play_wave(envs, shards: list[Shard | None], settings, directory, on_sequenc
                 if not slot.awaiting_reset:
                     slot.obs.append(observations[i])
                     slot.actions.append(int(actions[i]))
+                if actions[i] == fire and fire_miss > 0 and slot.misses.random() < fire_miss:
+                    actions[i] = NOOP
         observations, rewards, terminated, truncated, info = envs.step(actions)
         for i, slot in enumerate(slots):
             if not slot.active:
@@ -142,8 +154,9 @@ def _play_wave(envs, shards: list[Shard | None], settings, directory, on_sequenc
     return slots
 
 
-def _identity(settings: AtariSettings, seed: int, shard_size: int) -> dict:
-    return {"settings": settings.as_dict(), "seed": seed, "shard_size": shard_size}
+def _identity(settings: AtariSettings, seed: int, shard_size: int, fire_miss: float) -> dict:
+    return {"settings": settings.as_dict(), "seed": seed, "shard_size": shard_size,
+            "fire_miss": fire_miss}  # fmt: skip
 
 
 def _load_progress(directory: Path, identity: dict) -> dict:
@@ -156,6 +169,7 @@ def _load_progress(directory: Path, identity: dict) -> dict:
             )
         return {**identity, "shards": {}}
     progress = json.loads(path.read_text())
+    progress.setdefault("fire_miss", 0.0)  # written before missed FIREs existed
     recorded = {key: progress.get(key) for key in identity}
     if recorded != identity:
         raise ValueError(
@@ -175,6 +189,7 @@ def generate(
     shard_size: int = 64,
     progress_bar: bool = True,
     on_sequence: Callable[[bool], None] | None = None,
+    fire_miss: float = FIRE_MISS,
 ) -> dict:
     """Generate (or finish) a dataset in `out`; returns the manifest it writes.
 
@@ -183,6 +198,15 @@ def generate(
         num_envs: envs played side by side (processes when > 1).
         on_sequence: called after each sequence with True when its file was new (tests use it
             to interrupt a run).
+        fire_miss: probability that a FIRE the expert chooses reaches the env as NOOP; the
+            label stays FIRE. Breakout needs FIRE to launch each ball, and the expert presses
+            it the step the ball is lost, so without misses the data holds almost no frame of a
+            game waiting for the launch. A cloned policy that hesitates there once then sees
+            only such frames, has never been taught them, and idles until the game is cut.
+            Missed presses put waiting frames, labelled FIRE by the expert, into the data:
+            DART's idea (Laskey et al., 2017, "DART: Noise Injection for Robust Imitation
+            Learning") of perturbing the expert's executed actions while recording its own.
+            Games without FIRE ignore it.
     """
     from tqdm import tqdm
 
@@ -197,10 +221,16 @@ def generate(
     ):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise ValueError(f"{name}: expected an integer >= {low}, got {value!r}")
+    is_number = isinstance(fire_miss, (int, float)) and not isinstance(fire_miss, bool)
+    if not is_number or not 0 <= fire_miss < 1:
+        raise ValueError(f"fire_miss: expected a probability in [0, 1), got {fire_miss!r}")
+    fire_miss = float(fire_miss)
     make_expert(settings.game, 1)  # no expert for this game: fail before anything is written
     directory = Path(out)
     directory.mkdir(parents=True, exist_ok=True)
-    identity = _identity(settings, seed, shard_size)
+    identity = _identity(settings, seed, shard_size, fire_miss)
+    meanings = _action_meanings(settings)
+    fire = meanings.index("FIRE") if "FIRE" in meanings else None
     progress = _load_progress(directory, identity)
     write_json_atomic(directory / PROGRESS, progress)  # before any .npz: marks the folder ours
     counts = {"train": train, "val": val}
@@ -232,7 +262,7 @@ def generate(
         for start in range(0, len(pending), width):
             wave = pending[start : start + width]
             wave = wave + [None] * (width - len(wave))
-            for slot in _play_wave(envs, wave, settings, directory, sequence_done):
+            for slot in _play_wave(envs, wave, settings, directory, sequence_done, fire_miss, fire):
                 if slot.shard is None:
                     continue
                 steps_played += slot.steps
@@ -242,7 +272,8 @@ def generate(
         envs.close()
         bar.close()
     elapsed = time.perf_counter() - started
-    manifest = _manifest(settings, seed, shard_size, counts, progress, steps_played, elapsed)
+    manifest = _manifest(settings, seed, shard_size, counts, progress, steps_played, elapsed,
+                         len(meanings), fire_miss)  # fmt: skip
     earlier = read_manifest(directory)
     if earlier and "expert_score" in earlier:  # scored before this run completed the dataset
         manifest["expert_score"] = earlier["expert_score"]
@@ -282,7 +313,8 @@ def expert_mean(manifest: dict) -> float | None:
     return (manifest.get("expert_score") or {}).get("mean")
 
 
-def _manifest(settings, seed, shard_size, counts, progress, steps_played, elapsed) -> dict:
+def _manifest(settings, seed, shard_size, counts, progress, steps_played, elapsed, num_actions,
+              fire_miss) -> dict:  # fmt: skip
     from .experts import make_expert
 
     returns = [r for record in progress["shards"].values() for r in record["returns"]]
@@ -296,8 +328,9 @@ def _manifest(settings, seed, shard_size, counts, progress, steps_played, elapse
         "shard_size": shard_size,
         "counts": counts,
         "sequence_length": SEQUENCE_LENGTH,
-        "num_actions": _num_actions(settings),
+        "num_actions": num_actions,
         "expert": type(make_expert(settings.game, 1)).__name__,
+        "fire_miss": fire_miss,
         "expert_returns": {
             "episodes": len(returns),
             "mean": float(np.mean(returns)) if returns else None,
@@ -313,11 +346,12 @@ def _manifest(settings, seed, shard_size, counts, progress, steps_played, elapse
     }
 
 
-def _num_actions(settings: AtariSettings) -> int:
+def _action_meanings(settings: AtariSettings) -> list[str]:
+    """The game's minimal action set, by name ("NOOP", "FIRE", ...)."""
     from .envs import make_env
 
     env = make_env(settings)
     try:
-        return int(env.action_space.n)
+        return list(env.unwrapped.get_action_meanings())
     finally:
         env.close()

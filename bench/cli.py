@@ -165,7 +165,7 @@ def _add_dataset(subparsers) -> None:
         default=FIRE_MISS,
         help=f"probability that a FIRE the expert presses reaches the game as NOOP, recorded as "
         f"FIRE (default {FIRE_MISS}): puts frames of a game waiting for its launch into the "
-        "data, so a cloned policy learns to launch the ball after losing a life",
+        "data, for cloned policies that stop launching the ball after losing a life",
     )
     generate.set_defaults(handler=_run_dataset_generate)
     check = commands.add_parser(

@@ -42,7 +42,7 @@ from .settings import AtariSettings
 
 PROGRESS = "progress.json"
 NOOP = 0  # action 0 of every ALE game's minimal action set
-FIRE_MISS = 0.75  # see `generate`
+FIRE_MISS = 0.0  # see `generate`: 0.75 did not stop the idling it targets (README)
 _SPLIT_CODE = {"train": 0, "val": 1}
 
 
@@ -206,7 +206,8 @@ def generate(
             Missed presses put waiting frames, labelled FIRE by the expert, into the data:
             DART's idea (Laskey et al., 2017, "DART: Noise Injection for Robust Imitation
             Learning") of perturbing the expert's executed actions while recording its own.
-            Games without FIRE ignore it.
+            Games without FIRE ignore it. Measured at 0.75: cloned GRUs still idle (README),
+            so the default is 0 until a variant of it is shown to help.
     """
     from tqdm import tqdm
 

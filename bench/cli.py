@@ -124,8 +124,9 @@ def _run_ode(args) -> int:
 
 
 def _add_dataset(subparsers) -> None:
-    from .atari.generate import FIRE_MISS
+    from .atari.generate import Perturbations
 
+    noise = Perturbations()
     parser = subparsers.add_parser(
         "dataset",
         help="generate or check an Atari behavior-cloning dataset",
@@ -162,10 +163,25 @@ def _add_dataset(subparsers) -> None:
     generate.add_argument(
         "--fire-miss",
         type=float,
-        default=FIRE_MISS,
+        default=noise.fire_miss,
         help=f"probability that a FIRE the expert presses reaches the game as NOOP, recorded as "
-        f"FIRE (default {FIRE_MISS}): puts frames of a game waiting for its launch into the "
-        "data, for cloned policies that stop launching the ball after losing a life",
+        f"FIRE (default {noise.fire_miss}): puts frames of a game waiting for its launch into "
+        "the data, for cloned policies that stop launching the ball after losing a life",
+    )
+    generate.add_argument(
+        "--hold",
+        type=float,
+        default=noise.hold,
+        help=f"probability per step that the expert is held off (default {noise.hold}): for "
+        "--hold-steps steps on average the game receives one random action without FIRE while "
+        "the data records the expert's choice, so it shows how the expert recovers from "
+        "states it never visits itself (DART's noise injection)",
+    )
+    generate.add_argument(
+        "--hold-steps",
+        type=float,
+        default=noise.hold_steps,
+        help=f"mean length of a hold in steps (default {noise.hold_steps})",
     )
     generate.set_defaults(handler=_run_dataset_generate)
     check = commands.add_parser(
@@ -192,13 +208,14 @@ def _add_dataset(subparsers) -> None:
 
 
 def _run_dataset_generate(args) -> int:
-    from .atari.generate import generate
+    from .atari.generate import Perturbations, generate
     from .atari.settings import AtariSettings
 
     settings = AtariSettings(args.game, sticky=args.sticky)
     out = args.out or Path("data") / settings.game
+    noise = Perturbations(args.fire_miss, args.hold, args.hold_steps)
     manifest = generate(out, settings, args.train, args.val, args.seed, args.num_envs,
-                        fire_miss=args.fire_miss)  # fmt: skip
+                        perturbations=noise)  # fmt: skip
     returns, run = manifest["expert_returns"], manifest["this_run"]
     if returns["episodes"]:
         print(
@@ -285,10 +302,12 @@ def _run_train_bc(args) -> int:
     summary = train_bc(args.cell, args.backend, dataset, out, profile, args.seed, args.resume,
                        args.impl, args.threads, extractor=args.extractor)  # fmt: skip
     final, played = summary["final"], summary["closed_loop"]
+    share = played.get("expert_agreement")
+    agreement = "" if share is None else f", the expert agreeing on {share:.1%} of its steps"
     print(
         f"{name}: val accuracy {final['val_accuracy']:.3f}, loss {final['val_loss']:.3f}, "
         f"{final['samples_per_second']:.0f} samples/s; closed loop {played['mean']:.1f} ± "
-        f"{played['std']:.1f} over {len(played['returns'])} games; wrote {out}"
+        f"{played['std']:.1f} over {len(played['returns'])} games{agreement}; wrote {out}"
     )
     return 0
 

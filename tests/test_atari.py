@@ -196,12 +196,12 @@ def test_generation_refuses_foreign_folders_and_other_settings(tiny, tmp_path):
 def test_missed_fires_record_the_waiting_frames_labelled_fire(tmp_path):
     """Without sticky actions the expert's one FIRE launches the ball at once; with misses the
     game waits on the same frame for several steps, each labelled FIRE by the expert."""
-    from bench.atari.generate import generate
+    from bench.atari.generate import Perturbations, generate
 
     settings = AtariSettings("breakout", sticky=0.0, noop_max=0)
     tiny = {**TINY, "train": 1, "val": 0, "shard_size": 1}
-    plain = generate(tmp_path / "plain", settings, fire_miss=0.0, **tiny)
-    missed = generate(tmp_path / "missed", settings, fire_miss=0.9, **tiny)
+    plain = generate(tmp_path / "plain", settings, **tiny)
+    missed = generate(tmp_path / "missed", settings, perturbations=Perturbations(0.9), **tiny)
     assert plain["fire_miss"] == 0.0 and missed["fire_miss"] == 0.9
     obs, actions = sequences.load_sequence(tmp_path / "plain" / "train_000000.npz")
     assert actions[0] == 1 and actions[1] != 1  # FIRE, then the ball is in play
@@ -211,10 +211,60 @@ def test_missed_fires_record_the_waiting_frames_labelled_fire(tmp_path):
     for step in range(1, waited):  # nothing moved while the game waited
         np.testing.assert_array_equal(obs[step][..., -1], obs[0][..., -1])
     with pytest.raises(ValueError, match="generated with"):
-        generate(tmp_path / "missed", settings, fire_miss=0.5, **tiny)
-    for bad in (1.0, -0.1, "0.5", True):
-        with pytest.raises(ValueError, match=r"fire_miss: expected a probability in \[0, 1\)"):
-            generate(tmp_path / "bad", settings, fire_miss=bad, **tiny)
+        generate(tmp_path / "missed", settings, perturbations=Perturbations(0.5), **tiny)
+
+
+def test_holds_send_random_runs_without_fire_and_leave_the_rest_alone():
+    """`_perturb` alone, over many steps: holds cover the share of steps their rate and mean
+    length imply, in runs of that mean length, never send FIRE, and send the expert's choice
+    between them."""
+    from types import SimpleNamespace
+
+    from bench.atari.generate import Perturbations, _perturb
+
+    noise = Perturbations(hold=0.03, hold_steps=8.0)
+    slot = SimpleNamespace(holds=np.random.default_rng(0), misses=np.random.default_rng(1),
+                           hold_left=0, held=0)  # fmt: skip
+    held, runs, run = [], [], 0
+    for _ in range(100_000):
+        sent = _perturb(slot, 1, noise, fire=1, holdable=np.array([0, 2, 3]))  # chosen: FIRE
+        held.append(sent != 1)
+        if sent != 1:
+            run += 1
+        elif run:
+            runs.append(run)
+            run = 0
+    share = 0.03 * 8 / (1 + 0.03 * 8)
+    assert abs(np.mean(held) - share) < 0.015, np.mean(held)
+    assert 7.0 < np.mean(runs) < 9.0, np.mean(runs)  # back-to-back holds are rare (3%)
+
+
+def test_holds_are_part_of_the_dataset_and_its_identity(tmp_path):
+    """A held expert leaves the game waiting for its launch longer, labelled FIRE; the manifest
+    records the holds, a resume without them is refused, and bad values are named."""
+    from bench.atari.generate import Perturbations, generate
+
+    settings = AtariSettings("breakout", sticky=0.0, noop_max=0)
+    tiny = {**TINY, "train": 4, "val": 0, "shard_size": 4}
+    plain = generate(tmp_path / "plain", settings, **tiny)
+    held = generate(tmp_path / "held", settings, perturbations=Perturbations(hold=0.2), **tiny)
+    assert plain["hold"] == 0.0 and (held["hold"], held["hold_steps"]) == (0.2, 8.0)
+
+    def fire_labels(name):
+        files = sequences.list_split(tmp_path / name, "train")
+        return sum(int((sequences.load_sequence(f)[1] == 1).sum()) for f in files)
+
+    assert fire_labels("plain") == 1  # the game's one launch, on its first step
+    assert fire_labels("held") > 1
+    with pytest.raises(ValueError, match="generated with"):
+        generate(tmp_path / "held", settings, **tiny)
+    bad = [({"fire_miss": 1.0}, "fire_miss"), ({"hold": -0.1}, "hold"), ({"hold": True}, "hold"),
+           ({"hold_steps": 0.5}, "hold_steps"), ({"fire_miss": "0.5"}, "fire_miss")]  # fmt: skip
+    for kwargs, name in bad:
+        with pytest.raises(ValueError, match=f"{name}: expected"):
+            Perturbations(**kwargs)
+    with pytest.raises(TypeError, match="perturbations: expected a Perturbations"):
+        generate(tmp_path / "bad", settings, perturbations={"hold": 0.1}, **tiny)
 
 
 # ----------------------------------------------------------------------------- loaders

@@ -90,6 +90,35 @@ def test_policy_spec_bad_input():
         make_trainer("jax", spec, spec.init_params(), 1e-3)
 
 
+# ------------------------------------------------------------------ closed-loop evaluation
+class _Constant:
+    """A policy playing one action everywhere (the `act` of a trainer)."""
+
+    def __init__(self, action: int):
+        self.action = action
+
+    def act(self, obs, state):
+        return np.full(len(obs), self.action, dtype=np.int64), state
+
+
+def test_closed_loop_agreement_is_the_share_of_steps_the_expert_would_play_alike():
+    """A policy that never presses FIRE never launches the ball, so the expert (which wants
+    FIRE at every one of those steps) agrees with none of them; one that presses FIRE all the
+    time agrees at the launch and then no more often than the expert fires. Without the expert's
+    watch there is no agreement."""
+    from bench.atari.settings import AtariSettings
+    from bench.bc.evaluate import play
+
+    settings = AtariSettings("breakout", sticky=0.25)
+    idle = play(_Constant(0), settings, episodes=2, seed=3, max_steps=40)
+    assert idle["expert_agreement"] == 0.0 and idle["mean"] == 0.0 and idle["truncated"] == 2
+    firing = play(_Constant(1), settings, episodes=2, seed=3, max_steps=40)
+    assert 0 < firing["expert_agreement"] < 0.5
+    unwatched = play(_Constant(0), settings, episodes=2, seed=3, max_steps=40,
+                     expert_agreement=False)  # fmt: skip
+    assert unwatched["expert_agreement"] is None and unwatched["truncated"] == 2
+
+
 # ------------------------------------------------------------------ training on a dataset
 def test_training_writes_metrics_checkpoint_summary_and_resumes(dataset, tmp_path):
     profile = PROFILES["smoke"]
@@ -98,6 +127,7 @@ def test_training_writes_metrics_checkpoint_summary_and_resumes(dataset, tmp_pat
     assert (out / "metrics.csv").read_text().startswith("epoch,train_loss,train_accuracy")
     assert summary["final"]["epoch"] == 1 and 0 <= summary["final"]["val_accuracy"] <= 1
     assert len(summary["closed_loop"]["returns"]) == profile.eval_episodes
+    assert 0 <= summary["closed_loop"]["expert_agreement"] <= 1
     with pytest.raises(ValueError, match="already holds a checkpoint"):
         train_bc("gru", "torch", dataset, out, profile, progress_bar=False)
     longer = profile.__class__(**{**profile.as_dict(), "epochs": 2})

@@ -87,6 +87,11 @@ def test_fire_without_a_ball_in_play():
     assert expert.act(_ram(3)).tolist() == [FIRE] * 3
 
 
+def test_sent_actions_need_one_per_env():
+    with pytest.raises(ValueError, match=r"actions: expected shape \(3,\), got \(2,\)"):
+        BreakoutExpert(3).sent(np.array([RIGHT, LEFT]))
+
+
 @pytest.mark.parametrize(
     "ball_x, paddle, expected",
     [(150, 60, RIGHT), (70, 180, LEFT)],

@@ -166,6 +166,15 @@ class BreakoutExpert:
         self.prev_direction = direction
         return actions.astype(np.int64)
 
+    def sent(self, actions: np.ndarray) -> None:
+        """Tell the expert what the envs received this step when it was not what `act` chose
+        (a perturbed dataset, see `generate.Perturbations`): sticky actions repeat what the env
+        received, so the plan's model of the next repeat must start from it."""
+        actions = np.asarray(actions)
+        if actions.shape != (self.num_envs,):
+            raise ValueError(f"actions: expected shape ({self.num_envs},), got {actions.shape}")
+        self.prev_direction = np.select([actions == RIGHT, actions == LEFT], [1.0, -1.0], 0.0)
+
     def _check_ram(self, ram) -> None:
         expected = (self.num_envs, 128)
         if not isinstance(ram, np.ndarray) or ram.dtype != np.uint8 or ram.shape != expected:

@@ -9,9 +9,10 @@ shard is replayed from its seed (files already there are kept, not rewritten).
 
 Sequences are 32 consecutive agent steps of one episode (the tail of an episode shorter than
 32 steps is dropped), each step the observation the expert saw and the action it chose. The
-action the game receives can differ: sticky actions repeat the previous one, and a FIRE is
-missed (sent as NOOP) with probability `fire_miss`, so the data shows games waiting for a
-launch (see `generate`).
+action the game receives can differ: sticky actions repeat the previous one, and
+`Perturbations` can miss the expert's FIREs and hold it off for runs of steps, so the data shows
+states the expert alone never visits, labelled with what it would do there (see
+`Perturbations`).
 Episodes are full games; every episode that ended inside a shard has its return in the
 manifest's "expert_returns". A shard stops after 64 x 32 steps, so only short games end there:
 that sample is biased low (6 games averaging 314 on Breakout's full dataset, against 600 over
@@ -42,8 +43,52 @@ from .settings import AtariSettings
 
 PROGRESS = "progress.json"
 NOOP = 0  # action 0 of every ALE game's minimal action set
-FIRE_MISS = 0.0  # see `generate`: 0.75 did not stop the idling it targets (README)
 _SPLIT_CODE = {"train": 0, "val": 1}
+
+
+@dataclasses.dataclass(frozen=True)
+class Perturbations:
+    """What the game receives instead of the expert's choice, which the data still records.
+
+    This is DART's idea (Laskey et al., 2017, "DART: Noise Injection for Robust Imitation
+    Learning"): a policy cloned from the expert's own games never sees the states its own
+    mistakes lead to, and there it has nothing to copy. Perturbing what the expert executes
+    puts such states into the data, each labelled with the expert's correction. Measured on
+    Breakout (README): a full-profile GRU that agrees with the expert on 84% of validation
+    steps agrees on only 22% of the steps of its own games, where the expert wants to move and
+    the policy holds still.
+
+    fire_miss: probability that a FIRE the expert chooses reaches the game as NOOP. Breakout
+        needs FIRE to launch each ball and the expert presses it the step the ball is lost,
+        so without misses the data holds almost no frame of a game waiting for its launch.
+        0.75 alone did not stop cloned GRUs from idling after a lost life (README).
+    hold: probability per step that a hold starts: for a geometric number of steps with mean
+        `hold_steps`, the game receives one action drawn uniformly from those without FIRE
+        (NOOP, RIGHT, LEFT on Breakout), so the paddle lags, overshoots or wanders, and
+        waiting games wait longer. Steps are held a share hold * hold_steps / (1 + hold *
+        hold_steps) of the time (0.19 at hold 0.03, hold_steps 8).
+    """
+
+    fire_miss: float = 0.0
+    hold: float = 0.0
+    hold_steps: float = 8.0
+
+    def __post_init__(self):
+        for name in ("fire_miss", "hold"):
+            value = getattr(self, name)
+            is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if not is_number or not 0 <= value < 1:
+                raise ValueError(f"{name}: expected a probability in [0, 1), got {value!r}")
+        steps = self.hold_steps
+        if isinstance(steps, bool) or not isinstance(steps, (int, float)) or not steps >= 1:
+            raise ValueError(f"hold_steps: expected a mean length >= 1, got {steps!r}")
+
+    def identity(self) -> dict:
+        """What a resume must match. Holds are left out while off, so datasets generated
+        before they existed still resume."""
+        if self.hold == 0:
+            return {"fire_miss": float(self.fire_miss)}
+        return {key: float(value) for key, value in dataclasses.asdict(self).items()}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,8 +126,11 @@ class _Slot:
         from .experts import make_expert
 
         self.shard = shard
-        # Draws of the missed FIREs (see `generate`): from the shard's seed alone, like its env.
+        # Draws of the perturbations: from the shard's seed alone, like its env; one stream
+        # each, so datasets without holds keep the misses they had before holds existed.
         self.misses = np.random.default_rng([shard.seed, 1]) if shard else None
+        self.holds = np.random.default_rng([shard.seed, 2]) if shard else None
+        self.hold_left, self.held = 0, NOOP
         self.directory = directory
         self.expert = make_expert(game, 1, seed=shard.seed) if shard else None
         self.written = 0
@@ -115,10 +163,11 @@ class _Slot:
 
 
 def _play_wave(envs, shards: list[Shard | None], settings, directory, on_sequence,
-               fire_miss: float = 0.0, fire: int | None = None) -> list:  # fmt: skip
-    """Play one shard per sub-env until every shard is written; returns the slots. A FIRE
-    (action `fire`) the expert chooses is recorded as chosen but sent to the env as NOOP with
-    probability `fire_miss`."""
+               noise: Perturbations, meanings: list[str]) -> list:  # fmt: skip
+    """Play one shard per sub-env until every shard is written; returns the slots. Each step
+    records the expert's choice and sends the env `_perturb`'s version of it."""
+    fire = meanings.index("FIRE") if "FIRE" in meanings else None
+    holdable = np.array([a for a, name in enumerate(meanings) if "FIRE" not in name])
     slots = [_Slot(shard, settings.game, directory) for shard in shards]
     seeds = [shard.seed if shard else 0 for shard in shards]
     observations, info = envs.reset(seed=seeds)
@@ -134,8 +183,9 @@ def _play_wave(envs, shards: list[Shard | None], settings, directory, on_sequenc
                 if not slot.awaiting_reset:
                     slot.obs.append(observations[i])
                     slot.actions.append(int(actions[i]))
-                if actions[i] == fire and fire_miss > 0 and slot.misses.random() < fire_miss:
-                    actions[i] = NOOP
+                chosen, actions[i] = actions[i], _perturb(slot, actions[i], noise, fire, holdable)
+                if actions[i] != chosen:
+                    slot.expert.sent(actions[i : i + 1])
         observations, rewards, terminated, truncated, info = envs.step(actions)
         for i, slot in enumerate(slots):
             if not slot.active:
@@ -154,9 +204,24 @@ def _play_wave(envs, shards: list[Shard | None], settings, directory, on_sequenc
     return slots
 
 
-def _identity(settings: AtariSettings, seed: int, shard_size: int, fire_miss: float) -> dict:
+def _perturb(slot: _Slot, chosen: int, noise: Perturbations, fire: int | None,
+             holdable: np.ndarray) -> int:  # fmt: skip
+    """The action the env receives for the expert's `chosen` one (see `Perturbations`)."""
+    if noise.hold > 0 and slot.hold_left == 0 and slot.holds.random() < noise.hold:
+        slot.hold_left = int(slot.holds.geometric(1.0 / noise.hold_steps))
+        slot.held = int(slot.holds.choice(holdable))
+    if slot.hold_left > 0:
+        slot.hold_left -= 1
+        return slot.held
+    if chosen == fire and noise.fire_miss > 0 and slot.misses.random() < noise.fire_miss:
+        return NOOP
+    return chosen
+
+
+def _identity(settings: AtariSettings, seed: int, shard_size: int,
+              noise: Perturbations) -> dict:  # fmt: skip
     return {"settings": settings.as_dict(), "seed": seed, "shard_size": shard_size,
-            "fire_miss": fire_miss}  # fmt: skip
+            **noise.identity()}  # fmt: skip
 
 
 def _load_progress(directory: Path, identity: dict) -> dict:
@@ -170,7 +235,7 @@ def _load_progress(directory: Path, identity: dict) -> dict:
         return {**identity, "shards": {}}
     progress = json.loads(path.read_text())
     progress.setdefault("fire_miss", 0.0)  # written before missed FIREs existed
-    recorded = {key: progress.get(key) for key in identity}
+    recorded = {key: value for key, value in progress.items() if key != "shards"}
     if recorded != identity:
         raise ValueError(
             f"out: {directory} holds a dataset generated with {recorded}, not {identity}; "
@@ -189,7 +254,7 @@ def generate(
     shard_size: int = 64,
     progress_bar: bool = True,
     on_sequence: Callable[[bool], None] | None = None,
-    fire_miss: float = FIRE_MISS,
+    perturbations: Perturbations | None = None,
 ) -> dict:
     """Generate (or finish) a dataset in `out`; returns the manifest it writes.
 
@@ -198,16 +263,8 @@ def generate(
         num_envs: envs played side by side (processes when > 1).
         on_sequence: called after each sequence with True when its file was new (tests use it
             to interrupt a run).
-        fire_miss: probability that a FIRE the expert chooses reaches the env as NOOP; the
-            label stays FIRE. Breakout needs FIRE to launch each ball, and the expert presses
-            it the step the ball is lost, so without misses the data holds almost no frame of a
-            game waiting for the launch. A cloned policy that hesitates there once then sees
-            only such frames, has never been taught them, and idles until the game is cut.
-            Missed presses put waiting frames, labelled FIRE by the expert, into the data:
-            DART's idea (Laskey et al., 2017, "DART: Noise Injection for Robust Imitation
-            Learning") of perturbing the expert's executed actions while recording its own.
-            Games without FIRE ignore it. Measured at 0.75: cloned GRUs still idle (README),
-            so the default is 0 until a variant of it is shown to help.
+        perturbations: what the game receives instead of the expert's choice (default: none);
+            part of the dataset's identity, so a resume with others is refused.
     """
     from tqdm import tqdm
 
@@ -222,16 +279,14 @@ def generate(
     ):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise ValueError(f"{name}: expected an integer >= {low}, got {value!r}")
-    is_number = isinstance(fire_miss, (int, float)) and not isinstance(fire_miss, bool)
-    if not is_number or not 0 <= fire_miss < 1:
-        raise ValueError(f"fire_miss: expected a probability in [0, 1), got {fire_miss!r}")
-    fire_miss = float(fire_miss)
+    noise = perturbations or Perturbations()
+    if not isinstance(noise, Perturbations):
+        raise TypeError(f"perturbations: expected a Perturbations, got {type(noise).__name__}")
     make_expert(settings.game, 1)  # no expert for this game: fail before anything is written
     directory = Path(out)
     directory.mkdir(parents=True, exist_ok=True)
-    identity = _identity(settings, seed, shard_size, fire_miss)
+    identity = _identity(settings, seed, shard_size, noise)
     meanings = _action_meanings(settings)
-    fire = meanings.index("FIRE") if "FIRE" in meanings else None
     progress = _load_progress(directory, identity)
     write_json_atomic(directory / PROGRESS, progress)  # before any .npz: marks the folder ours
     counts = {"train": train, "val": val}
@@ -263,7 +318,7 @@ def generate(
         for start in range(0, len(pending), width):
             wave = pending[start : start + width]
             wave = wave + [None] * (width - len(wave))
-            for slot in _play_wave(envs, wave, settings, directory, sequence_done, fire_miss, fire):
+            for slot in _play_wave(envs, wave, settings, directory, sequence_done, noise, meanings):
                 if slot.shard is None:
                     continue
                 steps_played += slot.steps
@@ -274,7 +329,7 @@ def generate(
         bar.close()
     elapsed = time.perf_counter() - started
     manifest = _manifest(settings, seed, shard_size, counts, progress, steps_played, elapsed,
-                         len(meanings), fire_miss)  # fmt: skip
+                         len(meanings), noise)  # fmt: skip
     earlier = read_manifest(directory)
     if earlier and "expert_score" in earlier:  # scored before this run completed the dataset
         manifest["expert_score"] = earlier["expert_score"]
@@ -315,7 +370,7 @@ def expert_mean(manifest: dict) -> float | None:
 
 
 def _manifest(settings, seed, shard_size, counts, progress, steps_played, elapsed, num_actions,
-              fire_miss) -> dict:  # fmt: skip
+              noise: Perturbations) -> dict:  # fmt: skip
     from .experts import make_expert
 
     returns = [r for record in progress["shards"].values() for r in record["returns"]]
@@ -331,7 +386,7 @@ def _manifest(settings, seed, shard_size, counts, progress, steps_played, elapse
         "sequence_length": SEQUENCE_LENGTH,
         "num_actions": num_actions,
         "expert": type(make_expert(settings.game, 1)).__name__,
-        "fire_miss": fire_miss,
+        **{key: float(value) for key, value in dataclasses.asdict(noise).items()},
         "expert_returns": {
             "episodes": len(returns),
             "mean": float(np.mean(returns)) if returns else None,

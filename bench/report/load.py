@@ -23,7 +23,9 @@ Tables (`Results.tables`, each also written as <name>.csv beside the report):
     bc_runs         one row per BC run folder: run, game, cell, backend, impl, seed, profile,
                     epochs, train_loss, train_accuracy, val_loss, val_accuracy,
                     samples_per_second, closed_loop_mean, closed_loop_std, closed_loop_games,
-                    closed_loop_truncated, dataset_train, dataset_val, expert_mean
+                    closed_loop_truncated, closed_loop_agreement (share of the
+                    policy's steps where the expert chose the same action), dataset_train,
+                    dataset_val, expert_mean
     bc_metrics      run, cell, backend, seed, profile + metrics.csv's columns (one row per epoch)
     bc_returns      run, cell, backend, seed, profile, game, return (closed-loop full games)
     a2c_runs        run, game, cell, backend, impl, seed, profile, frames, updates, games,

@@ -109,6 +109,7 @@ def load_bc_runs(root: Path, warnings: list[str]) -> dict[str, pd.DataFrame]:
                 "closed_loop_std": played.get("std"),
                 "closed_loop_games": len(scores),
                 "closed_loop_truncated": played.get("truncated"),
+                "closed_loop_agreement": played.get("expert_agreement"),
                 "dataset_train": counts.get("train"),
                 "dataset_val": counts.get("val"),
                 "expert_mean": _expert_mean(summary),

@@ -63,7 +63,8 @@ def bc_section(results: Results, derived: dict) -> Section:
                    "seed": ("seed", text), "epochs": ("epochs", text),
                    "val_accuracy": ("val. accuracy", num), "val_loss": ("val. loss", num),
                    "samples_per_second": ("samples/s", num),
-                   "closed_loop": ("closed-loop return", text)}  # fmt: skip
+                   "closed_loop": ("closed-loop return", text),
+                   "closed_loop_agreement": ("closed-loop agreement", num)}  # fmt: skip
         frame = runs.assign(closed_loop=[
             f"{num(m)} ± {num(s)} ({int(n)} games)" if not missing(m) else "–"
             for m, s, n in zip(runs["closed_loop_mean"], runs["closed_loop_std"],

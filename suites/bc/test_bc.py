@@ -82,6 +82,7 @@ def _run_info(run: TrainedRun, cell: str, backend: str, profile: str, threads: i
         closed_loop_std=played["std"],
         closed_loop_games=len(played["returns"]),
         closed_loop_truncated=played["truncated"],
+        expert_agreement=played.get("expert_agreement"),  # on the policy's own states
         # the full-game score (None until `cellbench dataset score`), as the dataset holds it now
         dataset={"counts": manifest["counts"], "seed": manifest["seed"],
                  "expert_mean": expert_mean(read_manifest(run.dataset) or manifest)},
@@ -113,11 +114,13 @@ def time_eval_game(benchmark, run: TrainedRun, profile: str) -> None:
     to game over or the profile's step cap: what evaluating a policy costs per game."""
     settings = AtariSettings.from_dict(run.summary["dataset"]["manifest"]["settings"])
     cap = run.profile.eval_max_steps
-    play(run.trainer, settings, 1, seed=0, max_steps=8)  # warm-up (tracing of batch 1)
+    # The expert's watch (expert_agreement) is off: it would be timed with the policy.
+    play(run.trainer, settings, 1, seed=0, max_steps=8, expert_agreement=False)  # warm-up
     games = []
 
     def one_game():
-        games.append(play(run.trainer, settings, 1, seed=len(games) + 2000, max_steps=cap))
+        games.append(play(run.trainer, settings, 1, seed=len(games) + 2000, max_steps=cap,
+                          expert_agreement=False))  # fmt: skip
 
     benchmark.group = f"bc evaluation game {GAME} (1 env, at most {cap} steps)"
     rounds = {"smoke": 2, "quick": 2, "full": 3}[profile]

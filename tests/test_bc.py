@@ -119,6 +119,32 @@ def test_closed_loop_agreement_is_the_share_of_steps_the_expert_would_play_alike
     assert unwatched["expert_agreement"] is None and unwatched["truncated"] == 2
 
 
+class _FireWhenFresh:
+    """A policy whose state counts its steps: it presses FIRE on a fresh (zeroed) state only."""
+
+    def act(self, obs, state):
+        state = np.zeros(len(obs), dtype=np.int64) if state is None else state
+        return np.where(state == 0, 1, 0).astype(np.int64), state + 1
+
+    @staticmethod
+    def reset_state(state, done):
+        return np.where(done, 0, state)
+
+
+def test_zeroing_the_state_on_a_lost_life_relaunches_a_policy_that_fires_when_fresh():
+    """The diagnostic of `play`: the policy launches the first ball and, with its state zeroed
+    at each lost life, every later one, so it loses all 5 lives; without, it idles after the
+    first."""
+    from bench.atari.settings import AtariSettings
+    from bench.bc.evaluate import play
+
+    settings = AtariSettings("breakout", sticky=0.0)
+    kept = play(_FireWhenFresh(), settings, episodes=1, seed=0, max_steps=1500)
+    zeroed = play(_FireWhenFresh(), settings, episodes=1, seed=0, max_steps=1500,
+                  zero_state_on_life_loss=True)  # fmt: skip
+    assert kept["truncated"] == 1 and zeroed["truncated"] == 0
+
+
 # ------------------------------------------------------------------ training on a dataset
 def test_training_writes_metrics_checkpoint_summary_and_resumes(dataset, tmp_path):
     profile = PROFILES["smoke"]

@@ -11,11 +11,17 @@ Where the game has a scripted expert, it watches every step of the games (from t
 accuracy measured on the policy's own states rather than the expert's. A gap between the two is
 the covariate shift of behavior cloning (Ross et al., 2011): the policy's mistakes take it where
 the data never went.
+
+Replay a run's checkpoint (the last finished epoch, so an unfinished run too):
+
+    python -m bench.bc.evaluate results/bc/train/RUN --episodes 6 --max-steps 1500
 """
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 
@@ -25,10 +31,12 @@ from ..atari.settings import AtariSettings, rom_id
 
 
 def play(trainer, settings: AtariSettings, episodes: int, seed: int, max_steps: int,
-         expert_agreement: bool = True) -> dict:  # fmt: skip
+         expert_agreement: bool = True, zero_state_on_life_loss: bool = False) -> dict:  # fmt: skip
     """-> {"returns": [...], "mean", "std", "truncated", "steps", "expert_agreement"} (the last
     None without an expert for the game or with `expert_agreement=False`, which timing uses so
-    that the expert's planning is not timed with the policy)."""
+    that the expert's planning is not timed with the policy). `zero_state_on_life_loss` is a
+    diagnostic, not the protocol: it tells whether a policy's failure after a lost life comes
+    from the state it carried there."""
     settings = dataclasses.replace(settings, episodic_life=False, clip_rewards=False)
     watched = expert_agreement and rom_id(settings.game) in EXPERTS
     # The expert reads the RAM, which only gymnasium's vector env of single envs exposes.
@@ -47,7 +55,10 @@ def play(trainer, settings: AtariSettings, episodes: int, seed: int, max_steps: 
                 expert.sent(actions)  # its sticky-action model repeats what the game received
                 agreed += int((wanted == actions)[~finished].sum())
                 watched_steps += int((~finished).sum())
+            lives = info["lives"]
             obs, rewards, terminated, truncated, info = envs.step(actions)
+            if zero_state_on_life_loss:
+                state = trainer.reset_state(state, info["lives"] < lives)
             totals += np.where(finished, 0.0, rewards)
             finished |= terminated | truncated  # the first game of each env is the one counted
             steps += 1
@@ -62,3 +73,44 @@ def play(trainer, settings: AtariSettings, episodes: int, seed: int, max_steps: 
         "steps": steps,
         "expert_agreement": agreed / watched_steps if watched_steps else None,
     }
+
+
+def main(argv: list[str] | None = None) -> None:
+    from cells.preload import before_tensorflow
+
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.bc.evaluate",
+        description="Closed-loop games of a BC run's checkpoint: returns, and the share of the "
+        "policy's steps on which the scripted expert, watching, would have played the same.",
+    )
+    parser.add_argument("run", type=Path, help="run folder holding checkpoint.npz")
+    parser.add_argument("--episodes", type=int, default=6, help="games (default 6)")
+    parser.add_argument("--max-steps", type=int, default=27_000, help="step cap (default 27000)")
+    parser.add_argument("--seed", type=int, default=1000, help="games' seed (default 1000)")
+    parser.add_argument("--sticky", type=float, default=0.25, help="sticky actions (0.25)")
+    parser.add_argument(
+        "--zero-state-on-life-loss",
+        action="store_true",
+        help="diagnostic: zero the policy's state whenever a life is lost",
+    )
+    args = parser.parse_args(argv)
+    before_tensorflow()
+    from .. import checkpoint
+    from .spec import PolicySpec
+    from .train import make_trainer
+
+    params, _, meta = checkpoint.load(args.run / checkpoint.NAME)
+    spec = PolicySpec.from_config(meta["policy"])
+    trainer = make_trainer(meta["backend"], spec, params, 1e-3, meta.get("impl"))
+    settings = AtariSettings(meta["dataset_game"], sticky=args.sticky)
+    played = play(trainer, settings, args.episodes, args.seed, args.max_steps,
+                  zero_state_on_life_loss=args.zero_state_on_life_loss)  # fmt: skip
+    share = played["expert_agreement"]
+    print(f"{args.run.name} after {meta['epochs_done']} epochs: returns {played['returns']}, "
+          f"mean {played['mean']:.1f} ± {played['std']:.1f}, {played['truncated']} cut at "
+          f"{args.max_steps} steps; expert agreement "
+          f"{'–' if share is None else f'{share:.1%}'}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

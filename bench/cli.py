@@ -14,6 +14,7 @@ cellbench sweep GRID.toml [--address auto|HOST:PORT|ray://HOST:PORT] [--max-para
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -284,6 +285,11 @@ def _add_train(subparsers) -> None:
     bc.add_argument("--extractor", default="nature", choices=tuple(EXTRACTORS),
                     help="conv feature extractor: nature (DQN's, default) or ncps (the 4-layer "
                     "conv block of ncps's torch tutorial, with BatchNorm)")  # fmt: skip
+    bc.add_argument("--carry-state", action="store_true",
+                    help="truncated BPTT: each batch row starts from the state the previous "
+                    "sequence of its game ended in (zeros at a new episode), as closed-loop play "
+                    "carries it, instead of from zeros every 32 steps; validation likewise; the "
+                    "run name gets -carried")  # fmt: skip
     bc.add_argument("--threads", type=int, help="framework threads (default: all cores)")
     bc.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
     bc.set_defaults(handler=_run_train_bc)
@@ -297,7 +303,10 @@ def _run_train_bc(args) -> int:
 
     profile = get_profile(args.profile)
     dataset = ensure_dataset(args.game, profile, args.dataset)
-    name = run_name(args.game, args.cell, args.backend, profile.name, args.seed, args.extractor)
+    if args.carry_state:
+        profile = dataclasses.replace(profile, carry_state=True)
+    name = run_name(args.game, args.cell, args.backend, profile.name, args.seed, args.extractor,
+                    profile.carry_state)  # fmt: skip
     out = args.out or DEFAULT_RESULTS / "bc" / "train" / name
     summary = train_bc(args.cell, args.backend, dataset, out, profile, args.seed, args.resume,
                        args.impl, args.threads, extractor=args.extractor)  # fmt: skip

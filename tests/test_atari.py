@@ -294,6 +294,60 @@ def test_torch_and_tf_loaders_yield_identical_batches(tiny):
     np.testing.assert_array_equal(tf_batches[0][0].numpy()[0], first[0])
 
 
+def test_lane_order_reads_each_lane_in_stream_order_and_drops_nothing():
+    from bench.atari.loaders import lane_order
+
+    for count, lanes, block in [(10, 3, 4), (64, 8, 64), (5, 7, 2), (100, 32, 8)]:
+        for shuffle in (False, True):
+            order = lane_order(count, lanes, block, seed=2, epoch=1, shuffle=shuffle)
+            assert sorted(order.tolist()) == list(range(count))
+            batches = [order[i : i + lanes] for i in range(0, count, lanes)]
+            lane_files = [[b[lane] for b in batches if len(b) > lane] for lane in range(lanes)]
+            lengths = [len(files) for files in lane_files]
+            assert max(lengths) - min(lengths) <= 1 and lengths == sorted(lengths, reverse=True)
+            stream = np.concatenate(lane_files)  # lanes one after another: the stream they cut
+            for k in range(-(-count // block)):  # every block whole and in file order
+                where = np.flatnonzero(stream // block == k)
+                assert list(where) == list(range(where[0], where[0] + len(where)))
+                assert list(stream[where]) == list(range(k * block, min(count, k * block + block)))
+            if not shuffle:
+                assert list(stream) == list(range(count))
+    first, second = (lane_order(64, 4, 4, seed=0, epoch=e) for e in (0, 1))
+    assert list(first) != list(second)
+    with pytest.raises(ValueError, match="lanes, block: expected >= 1"):
+        lane_order(4, 0, 4, seed=0, epoch=0)
+
+
+def test_continues_finds_where_a_sequence_picks_up_the_game(tiny):
+    from bench.atari.loaders import continues
+
+    directory, _ = tiny
+    files = sequences.list_split(directory, "train") + sequences.list_split(directory, "val")
+    seqs = [sequences.load_sequence(f)[0] for f in files]
+    # shards of 2: train 0 -> 1 is one game, train 2 another, val 0 -> 1 a third
+    previous = np.stack([seqs[0][-1], seqs[1][-1], seqs[1][-1], seqs[3][-1]])
+    following = np.stack([seqs[1][0], seqs[2][0], seqs[0][0], seqs[4][0]])
+    assert continues(following, previous).tolist() == [True, False, False, True]
+
+
+def test_loaders_with_carried_state_yield_lane_order_alike(tiny):
+    pytest.importorskip("torch")
+    pytest.importorskip("tensorflow")
+    from bench.atari.loaders import lane_order, tf_dataset, torch_loader
+
+    directory, manifest = tiny
+    files = sequences.list_split(directory, "train")
+    order = lane_order(3, 2, manifest["shard_size"], seed=1, epoch=0)
+    torch_batches = list(torch_loader(directory, "train", 2, seed=1, carry_state=True))
+    tf_batches = list(tf_dataset(directory, "train", 2, seed=1, carry_state=True))
+    assert [len(x) for x, _ in torch_batches] == [len(x) for x, _ in tf_batches] == [2, 1]
+    rows_t = np.concatenate([x.numpy() for x, _ in torch_batches])
+    rows_k = np.concatenate([x.numpy() for x, _ in tf_batches])
+    np.testing.assert_array_equal(rows_t, rows_k)
+    for row, index in zip(rows_t, order):
+        np.testing.assert_array_equal(row, sequences.load_sequence(files[index])[0])
+
+
 def test_prefetched_keeps_order_raises_where_the_reader_failed_and_stops_when_closed():
     import threading
 

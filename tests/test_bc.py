@@ -41,6 +41,29 @@ def test_torch_and_tf_give_the_same_loss_and_gradients(cell):
     assert max(errors.values()) <= 1e-4, errors
 
 
+@pytest.mark.parametrize("cell", CELLS)
+def test_torch_and_tf_agree_from_a_carried_initial_state(cell):
+    """Truncated BPTT starts batches from a carried state: the same state gives the same loss
+    and gradients in both, and other gradients than zeros would."""
+    spec = make_policy_spec(cell, 4)
+    params = spec.init_params(4)
+    obs, actions = _batch(1)
+    torch_trainer, tf_trainer = (make_trainer(b, spec, params, 1e-3) for b in ("torch", "tf"))
+    _, zeros = torch_trainer.act(obs[:, 0], None)  # the state's structure
+    rng = np.random.default_rng(0)
+    parts = zeros if isinstance(zeros, tuple) else (zeros,)
+    state = tuple(rng.normal(0.0, 0.5, tuple(part.shape)) for part in parts)
+    state = state if isinstance(zeros, tuple) else state[0]
+    loss_t, grads_t = torch_trainer.loss_and_grads(obs, actions, state)
+    loss_k, grads_k = tf_trainer.loss_and_grads(obs, actions, state)
+    assert abs(loss_t - loss_k) <= 1e-4 * abs(loss_k)
+    assert max(model_gradient_errors(grads_t, grads_k).values()) <= 1e-4
+    # from zeros the gradients differ (LTC's least: its state barely reaches the logits at
+    # initialisation, 2e-3 in this measure, 20 times the parity bound above)
+    from_zeros = torch_trainer.loss_and_grads(obs, actions)[1]
+    assert max(model_gradient_errors(grads_t, from_zeros).values()) > 1e-3
+
+
 def test_exported_weights_round_trip():
     spec = make_policy_spec("cfc", 6)
     params = spec.init_params(1)
@@ -170,6 +193,71 @@ def test_training_writes_metrics_checkpoint_summary_and_resumes(dataset, tmp_pat
     (out / checkpoint.NAME).write_bytes(b"garbage")
     with pytest.raises(ValueError, match="unreadable or corrupt"):
         train_bc("gru", "torch", dataset, out, longer, resume=True, progress_bar=False)
+
+
+@pytest.mark.parametrize("backend", ["torch", "tf"])
+def test_a_carried_state_reads_each_lane_as_one_long_sequence(dataset, backend):
+    """Batches of 2 lanes over the 8 training sequences of one game: lanes 0-3 and 4-7.
+    Evaluated 32 steps at a time with the state carried, the loss is that of the two lanes
+    played from zeros as 128-step sequences; from zeros every 32 steps it is not."""
+    from bench.atari import sequences
+    from bench.bc.train import CarriedState
+
+    spec = make_policy_spec("gru", 4)
+    trainer = make_trainer(backend, spec, spec.init_params(0), 1e-3)
+    batches = list(trainer.batches(dataset, "train", 2, 0, 0, carry_state=True))
+    assert len(batches) == 4
+    totals = {}
+    for carry in (True, False):
+        carried, totals[carry] = CarriedState(trainer, carry), 0.0
+        for obs, actions in batches:
+            loss, _, _, final = trainer.evaluate_batch(obs, actions, carried.initial(obs))
+            carried.keep(obs, final)
+            totals[carry] += loss
+    loaded = [sequences.load_sequence(f) for f in sequences.list_split(dataset, "train")]
+    obs, actions = (np.stack([np.concatenate(part[i : i + 4]) for i in (0, 4)])
+                    for part in zip(*loaded))  # fmt: skip
+    whole = trainer.evaluate_batch(obs, actions)[0]
+    assert totals[True] == pytest.approx(whole, rel=1e-5)
+    assert abs(totals[False] - whole) > 1e-3 * whole
+
+
+def test_carried_state_starts_a_new_game_from_zeros(dataset):
+    from bench.atari import sequences
+    from bench.bc.train import CarriedState
+
+    spec = make_policy_spec("lstm", 4)
+    trainer = make_trainer("torch", spec, spec.init_params(0), 1e-3)
+    train, val = (sequences.list_split(dataset, split) for split in ("train", "val"))
+    first, following = (np.stack([sequences.load_sequence(f)[0] for f in files])
+                        for files in ([train[0], train[1]], [train[1], val[0]]))  # fmt: skip
+    carried = CarriedState(trainer, True)
+    assert carried.initial(first) is None  # nothing carried yet: zeros
+    _, _, _, final = trainer.evaluate_batch(first, np.zeros((2, 32), np.int64))
+    carried.keep(first, final)
+    h, c = carried.initial(following)
+    np.testing.assert_array_equal(h[0].numpy(), final[0][0].numpy())  # train 1 continues 0
+    assert not h[1].any() and not c[1].any() and final[0][1].any()  # val 0 is another game
+    assert len(carried.initial(following[:1])[0]) == 1  # a shorter last batch: the first rows
+    assert CarriedState(trainer, False).initial(following) is None
+
+
+def test_training_with_carried_state_records_it_and_resumes_only_so(dataset, tmp_path):
+    import dataclasses
+
+    from bench.bc.suite import run_name
+    from bench.report.runs import load_bc_runs
+
+    carried = dataclasses.replace(PROFILES["smoke"], carry_state=True, batch_size=3)
+    out = tmp_path / "bc" / "train" / run_name("breakout", "gru", "tf", "smoke", 0,
+                                               carry_state=True)  # fmt: skip
+    summary = train_bc("gru", "tf", dataset, out, carried, progress_bar=False, evaluate=False)
+    assert summary["profile"]["carry_state"] and out.name.endswith("-carried")
+    assert 0 <= summary["final"]["val_accuracy"] <= 1
+    longer = dataclasses.replace(carried, carry_state=False, epochs=2)
+    with pytest.raises(ValueError, match=r"carry_state=True \(now False\)"):
+        train_bc("gru", "tf", dataset, out, longer, resume=True, progress_bar=False)
+    assert set(load_bc_runs(tmp_path, [])["bc_runs"]["cell"]) == {"gru (carried state)"}
 
 
 def test_the_cosine_schedule_sets_each_epochs_lr_in_both_frameworks(dataset, tmp_path):

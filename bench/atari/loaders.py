@@ -4,6 +4,10 @@ Both read the same files in the same order for the same (seed, epoch) — `epoch
 it, once, in numpy — so torch and TF models see identical batches. Observations stay uint8
 (B, 32, 84, 84, 4) until the model normalises them; actions are int64 (B, 32).
 
+With `carry_state=True` the order is `lane_order`'s instead: row b of each batch continues row b
+of the previous one where the game does (`continues` tells), so a trainer can carry the
+recurrent state across batches (truncated BPTT).
+
     loader = torch_loader("data/breakout", "train", batch_size=32, seed=0, epoch=e)
     dataset = tf_dataset("data/breakout", "train", batch_size=32, seed=0, epoch=e)
 """
@@ -28,16 +32,54 @@ def epoch_order(count: int, seed: int, epoch: int, shuffle: bool = True) -> np.n
     return np.random.default_rng([seed, epoch]).permutation(count)
 
 
+def lane_order(count: int, lanes: int, block: int, seed: int, epoch: int,
+               shuffle: bool = True) -> np.ndarray:  # fmt: skip
+    """File order of one epoch for carried state, batch-major: `lanes` rows per batch.
+
+    Blocks of `block` consecutive files (a dataset's shards: one game played on, so file i+1
+    mostly continues file i) are shuffled by (seed, epoch), or kept in order, and joined into
+    one stream; the stream is cut into `lanes` contiguous lanes whose lengths differ by at most
+    one, the longer first. Batch k holds file k of every lane long enough, so a shorter last
+    batch holds the first lanes only and nothing is dropped. As in language-model training
+    (Zaremba et al., 2014), a lane is read in order, so its state can be carried.
+
+    Returns file indices (count,) whose consecutive `lanes`-long slices are the batches.
+    """
+    if lanes < 1 or block < 1:
+        raise ValueError(f"lanes, block: expected >= 1, got {lanes}, {block}")
+    starts = np.arange(0, count, block)
+    if shuffle:
+        starts = starts[np.random.default_rng([seed, epoch]).permutation(len(starts))]
+    stream = np.concatenate([np.arange(s, min(s + block, count)) for s in starts] or [[]])
+    stream = stream.astype(np.int64)
+    length, longer = divmod(count, lanes)
+    bounds = np.cumsum([0] + [length + (lane < longer) for lane in range(lanes)])
+    order = [stream[bounds[lane] + k] for k in range(length + 1) for lane in range(lanes)
+             if bounds[lane] + k < bounds[lane + 1]]  # fmt: skip
+    return np.asarray(order, dtype=np.int64)
+
+
+def continues(first: np.ndarray, previous_last: np.ndarray) -> np.ndarray:
+    """Whether each sequence continues the one before it in the game: its first frame stack
+    (N, 84, 84, 4) holds the previous sequence's last (N, 84, 84, 4) shifted by one frame.
+    New episodes and shards start on a fresh stack, so they do not. -> bool (N,)"""
+    first, previous_last = np.asarray(first), np.asarray(previous_last)
+    return np.all(first[..., :-1] == previous_last[..., 1:], axis=(1, 2, 3))
+
+
+def _order(directory, count, batch_size, seed, epoch, shuffle, carry_state) -> np.ndarray:
+    if not carry_state:
+        return epoch_order(count, seed, epoch, shuffle)
+    manifest = read_manifest(directory)
+    block = int(manifest.get("shard_size", 64)) if manifest else 64
+    return lane_order(count, batch_size, block, seed, epoch, shuffle)
+
+
 def _num_actions(directory, num_actions: int | None) -> int | None:
     if num_actions is not None:
         return num_actions
     manifest = read_manifest(directory)
     return manifest["num_actions"] if manifest else None
-
-
-def _ordered_files(directory, split, seed, epoch, shuffle) -> list[Path]:
-    files = list_split(directory, split)
-    return [files[i] for i in epoch_order(len(files), seed, epoch, shuffle)]
 
 
 def prefetched(items: Iterable, depth: int = 2) -> Iterator:
@@ -116,12 +158,15 @@ def torch_loader(
     shuffle: bool = True,
     num_workers: int = 0,
     num_actions: int | None = None,
+    carry_state: bool = False,
 ):
-    """A DataLoader over one epoch in `epoch_order`; workers > 0 prefetch in the background."""
+    """A DataLoader over one epoch in `epoch_order` (`lane_order` with `carry_state`); workers
+    > 0 prefetch in the background."""
     from torch.utils.data import DataLoader
 
     dataset = torch_dataset(directory, split, num_actions)
-    order = epoch_order(len(dataset), seed, epoch, shuffle).tolist()
+    order = _order(directory, len(dataset), batch_size, seed, epoch, shuffle, carry_state)
+    order = order.tolist()
     extra = {"prefetch_factor": 4, "persistent_workers": False} if num_workers > 0 else {}
     return DataLoader(
         dataset, batch_size=batch_size, sampler=order, num_workers=num_workers, **extra
@@ -136,11 +181,15 @@ def tf_dataset(
     epoch: int = 0,
     shuffle: bool = True,
     num_actions: int | None = None,
+    carry_state: bool = False,
 ):
-    """A tf.data.Dataset over one epoch in `epoch_order`, batched and prefetched."""
+    """A tf.data.Dataset over one epoch in `epoch_order` (`lane_order` with `carry_state`),
+    batched and prefetched."""
     import tensorflow as tf
 
-    files = [str(p) for p in _ordered_files(directory, split, seed, epoch, shuffle)]
+    paths = list_split(directory, split)
+    order = _order(directory, len(paths), batch_size, seed, epoch, shuffle, carry_state)
+    files = [str(paths[i]) for i in order]
     limit = _num_actions(directory, num_actions)
 
     def read(path):

@@ -21,6 +21,10 @@ class BCProfile:
     # "cosine": epoch e of E trains at lr * (1 + cos(pi * e / E)) / 2, so the last epochs refine
     # at a small lr; the same per-epoch value in both frameworks, and resumable from the epoch.
     lr_schedule: str = "constant"
+    # True: truncated BPTT. Batches come in `lane_order` and each row starts from the state its
+    # lane's previous sequence ended in (zeros at a new episode), as closed-loop play carries
+    # it; validation likewise. False: every 32-step sequence starts from zeros.
+    carry_state: bool = False
 
     def __post_init__(self):
         if self.lr_schedule not in SCHEDULES:
@@ -38,8 +42,9 @@ class BCProfile:
     @staticmethod
     def stored(profile: dict) -> dict:
         """A profile dict as stored in a checkpoint, read with today's fields: one from before
-        `lr_schedule` existed trained at a constant lr."""
-        return {"lr_schedule": "constant", **profile}
+        `lr_schedule` existed trained at a constant lr, one from before `carry_state` from
+        zeros."""
+        return {"lr_schedule": "constant", "carry_state": False, **profile}
 
 
 PROFILES = {

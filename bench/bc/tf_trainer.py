@@ -28,45 +28,55 @@ class TFTrainer:
         self.variables = [self.policy.canonical_variables()[k] for k in self.names]
         self.optimizer.build(self.variables)
         self._train = tf.function(self._train_step, reduce_retracing=True)
-        self._evaluate = tf.function(lambda obs, actions: self._loss(obs, actions, False),
-                                     reduce_retracing=True)  # fmt: skip
+        self._evaluate = tf.function(
+            lambda obs, actions, state: self._loss(obs, actions, state, False),
+            reduce_retracing=True,
+        )
 
-    def batches(self, directory, split: str, batch_size: int, seed: int, epoch: int):
-        return tf_dataset(directory, split, batch_size, seed, epoch, shuffle=split == "train")
+    def batches(self, directory, split: str, batch_size: int, seed: int, epoch: int,
+                carry_state: bool = False):  # fmt: skip
+        return tf_dataset(directory, split, batch_size, seed, epoch, shuffle=split == "train",
+                          carry_state=carry_state)  # fmt: skip
 
-    def _loss(self, obs, actions, training=True):
-        logits, _ = self.policy(obs, training=training)
+    def _loss(self, obs, actions, state=None, training=True):
+        """Mean cross-entropy, correct count and the final state. The tape watches variables
+        only, so no gradient flows into the initial state (truncated BPTT)."""
+        logits, final = self.policy(obs, state, training=training)
         flat = tf.reshape(logits, (-1, self.policy.spec.num_actions))
         labels = tf.reshape(tf.cast(actions, tf.int64), (-1,))
         loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels, flat))
         correct = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(flat, -1), labels), tf.int64))
-        return loss, correct
+        return loss, correct, final
 
-    def _gradients(self, obs, actions):
+    def _gradients(self, obs, actions, state=None):
         with tf.GradientTape() as tape:
-            loss, correct = self._loss(obs, actions)
-        return loss, correct, tape.gradient(loss, self.variables)
+            loss, correct, final = self._loss(obs, actions, state)
+        return loss, correct, final, tape.gradient(loss, self.variables)
 
-    def _train_step(self, obs, actions):
-        loss, correct, grads = self._gradients(obs, actions)
+    def _train_step(self, obs, actions, state):
+        loss, correct, final, grads = self._gradients(obs, actions, state)
         self.optimizer.apply_gradients(zip(grads, self.variables))
-        return loss, correct
+        return loss, correct, final
 
     def set_lr(self, lr: float) -> None:
         self.optimizer.learning_rate = lr  # assigns Keras's lr variable, which the graph reads
 
-    def train_step(self, obs, actions) -> tuple[float, float]:
-        """One Adam step on a batch: obs uint8 (B, T, 84, 84, 4), actions (B, T) -> (loss, acc)."""
-        loss, correct = self._train(obs, actions)
-        return float(loss), float(correct) / np.prod(actions.shape)
+    def train_step(self, obs, actions, state=None) -> tuple[float, float, object]:
+        """One Adam step on a batch: obs uint8 (B, T, 84, 84, 4), actions (B, T), the cell's
+        initial state (None: zeros) -> (loss, accuracy, final state)."""
+        loss, correct, final = self._train(obs, actions, state)
+        return float(loss), float(correct) / np.prod(actions.shape), final
 
-    def evaluate_batch(self, obs, actions) -> tuple[float, int, int]:
-        loss, correct = self._evaluate(obs, actions)
+    def evaluate_batch(self, obs, actions, state=None) -> tuple[float, int, int, object]:
+        """(summed loss, correct, count, final state) of a batch."""
+        loss, correct, final = self._evaluate(obs, actions, state)
         count = int(np.prod(actions.shape))
-        return float(loss) * count, int(correct), count
+        return float(loss) * count, int(correct), count, final
 
-    def loss_and_grads(self, obs, actions) -> tuple[float, dict[str, np.ndarray]]:
-        loss, _, grads = self._gradients(tf.convert_to_tensor(obs), tf.convert_to_tensor(actions))
+    def loss_and_grads(self, obs, actions, state=None) -> tuple[float, dict[str, np.ndarray]]:
+        obs, actions = tf.convert_to_tensor(obs), tf.convert_to_tensor(actions)
+        state = None if state is None else tf.nest.map_structure(_float32, state)
+        loss, _, _, grads = self._gradients(obs, actions, state)
         return float(loss), {k: np.asarray(g, dtype=np.float64) for k, g in zip(self.names, grads)}
 
     def act(self, obs: np.ndarray, state):
@@ -90,3 +100,7 @@ class TFTrainer:
 
     def load_optimizer_state(self, arrays: dict[str, np.ndarray]) -> None:
         checkpoint.load_keras_optimizer_state(self.optimizer, arrays)
+
+
+def _float32(array):
+    return tf.convert_to_tensor(np.asarray(array, dtype=np.float32))

@@ -24,46 +24,51 @@ class TorchTrainer:
         # same steps from the same weights and batches.
         self.optimizer = AdamTF(self.policy.parameters(), lr=lr)
 
-    def batches(self, directory, split: str, batch_size: int, seed: int, epoch: int):
+    def batches(self, directory, split: str, batch_size: int, seed: int, epoch: int,
+                carry_state: bool = False):  # fmt: skip
         # A reader thread, not DataLoader workers: see `prefetched`.
-        shuffle = split == "train"
-        return prefetched(torch_loader(directory, split, batch_size, seed, epoch, shuffle))
+        loader = torch_loader(directory, split, batch_size, seed, epoch, split == "train",
+                              carry_state=carry_state)  # fmt: skip
+        return prefetched(loader)
 
-    def _loss(self, obs, actions):
-        logits, _ = self.policy(torch.as_tensor(obs))
+    def _loss(self, obs, actions, state=None):
+        """Mean cross-entropy, correct count and the final state (detached: truncated BPTT
+        carries it to the next batch without a graph back into this one)."""
+        logits, final = self.policy(torch.as_tensor(obs), state)
         actions = torch.as_tensor(actions)
         flat = logits.reshape(-1, logits.shape[-1])
         loss = F.cross_entropy(flat, actions.reshape(-1))
         correct = (flat.argmax(-1) == actions.reshape(-1)).sum()
-        return loss, correct
+        return loss, correct, _detached(final)
 
     def set_lr(self, lr: float) -> None:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
 
-    def train_step(self, obs, actions) -> tuple[float, float]:
-        """One Adam step on a batch: obs uint8 (B, T, 84, 84, 4), actions (B, T) -> (loss, acc)."""
+    def train_step(self, obs, actions, state=None) -> tuple[float, float, object]:
+        """One Adam step on a batch: obs uint8 (B, T, 84, 84, 4), actions (B, T), the cell's
+        initial state (None: zeros) -> (loss, accuracy, final state)."""
         self.policy.train()
         self.optimizer.zero_grad(set_to_none=True)
-        loss, correct = self._loss(obs, actions)
+        loss, correct, final = self._loss(obs, actions, state)
         loss.backward()
         self.optimizer.step()
-        return float(loss.detach()), float(correct) / np.prod(actions.shape)
+        return float(loss.detach()), float(correct) / np.prod(actions.shape), final
 
     @torch.no_grad()
-    def evaluate_batch(self, obs, actions) -> tuple[float, int, int]:
-        """(summed loss, correct, count) of a batch."""
+    def evaluate_batch(self, obs, actions, state=None) -> tuple[float, int, int, object]:
+        """(summed loss, correct, count, final state) of a batch."""
         self.policy.eval()
-        loss, correct = self._loss(obs, actions)
+        loss, correct, final = self._loss(obs, actions, state)
         count = int(np.prod(actions.shape))
-        return float(loss) * count, int(correct), count
+        return float(loss) * count, int(correct), count, final
 
-    def loss_and_grads(self, obs, actions) -> tuple[float, dict[str, np.ndarray]]:
+    def loss_and_grads(self, obs, actions, state=None) -> tuple[float, dict[str, np.ndarray]]:
         """Loss and canonical gradients of one batch (no update): the parity check's view, in
         training mode (BatchNorm on batch statistics) as TF's."""
         self.policy.train()
         self.policy.zero_grad(set_to_none=True)
-        loss, _ = self._loss(obs, actions)
+        loss, _, _ = self._loss(obs, actions, _as_torch(state))
         loss.backward()
         return float(loss.detach()), self.policy.export_params(grads=True)
 
@@ -93,3 +98,18 @@ class TorchTrainer:
 
     def load_optimizer_state(self, blob: np.ndarray) -> None:
         checkpoint.load_torch_optimizer_state(self.optimizer, blob)
+
+
+def _detached(state):
+    if isinstance(state, (tuple, list)):
+        return tuple(s.detach() for s in state)
+    return state.detach()
+
+
+def _as_torch(state):
+    """A state given as numpy arrays (a test's), as float32 tensors."""
+    if state is None or isinstance(state, torch.Tensor):
+        return state
+    if isinstance(state, (tuple, list)):
+        return tuple(_as_torch(s) for s in state)
+    return torch.as_tensor(np.asarray(state), dtype=torch.float32)

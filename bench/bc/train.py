@@ -21,6 +21,7 @@ import numpy as np
 
 from .. import checkpoint
 from ..allocator import keep_large_blocks
+from ..atari.loaders import continues
 from ..atari.sequences import read_manifest
 from ..atari.settings import AtariSettings
 from ..backends import DEFAULT_IMPL, backend_class
@@ -151,15 +152,18 @@ def _train_epochs(trainer, cell, backend, dataset, out, profile, seed, start, hi
         trainer.set_lr(lr)
         started = time.perf_counter()
         losses, accuracies, samples = [], [], 0
-        batches = trainer.batches(dataset, "train", profile.batch_size, seed, epoch)
+        carried = CarriedState(trainer, profile.carry_state)
+        batches = trainer.batches(dataset, "train", profile.batch_size, seed, epoch,
+                                  profile.carry_state)  # fmt: skip
         for obs, actions in tqdm(batches, desc=f"{cell}/{backend} epoch {epoch + 1}",
                                  unit="batch", disable=not progress_bar, leave=False):  # fmt: skip
-            loss, accuracy = trainer.train_step(obs, actions)
+            loss, accuracy, final = trainer.train_step(obs, actions, carried.initial(obs))
+            carried.keep(obs, final)
             losses.append(loss)
             accuracies.append(accuracy)
             samples += int(np.prod(actions.shape[:2]))
         seconds = time.perf_counter() - started
-        val_loss, val_accuracy = _validate(trainer, dataset, profile.batch_size, seed)
+        val_loss, val_accuracy = _validate(trainer, dataset, profile, seed)
         row = {
             "epoch": epoch + 1,
             "train_loss": float(np.mean(losses)),
@@ -185,7 +189,7 @@ def _check_same_profile(meta: dict, profile: BCProfile, ckpt: Path) -> None:
     """A run resumes with the batch size and lr schedule it started with. More epochs at a
     constant lr just train longer; under a decaying schedule they would change its course."""
     stored = BCProfile.stored(meta["profile"])
-    fields = ["batch_size", "lr", "lr_schedule"]
+    fields = ["batch_size", "lr", "lr_schedule", "carry_state"]
     if profile.lr_schedule != "constant":
         fields.append("epochs")
     changed = [f for f in fields if stored[f] != getattr(profile, f)]
@@ -197,9 +201,49 @@ def _check_same_profile(meta: dict, profile: BCProfile, ckpt: Path) -> None:
         )
 
 
-def _validate(trainer, dataset, batch_size, seed) -> tuple[float, float]:
+def _validate(trainer, dataset, profile: BCProfile, seed) -> tuple[float, float]:
+    """Validation loss and accuracy, with the state carried as in training when it is."""
     total_loss, correct, count = 0.0, 0, 0
-    for obs, actions in trainer.batches(dataset, "val", batch_size, seed, 0):
-        loss, right, n = trainer.evaluate_batch(obs, actions)
+    carried = CarriedState(trainer, profile.carry_state)
+    for obs, actions in trainer.batches(dataset, "val", profile.batch_size, seed, 0,
+                                        profile.carry_state):  # fmt: skip
+        loss, right, n, final = trainer.evaluate_batch(obs, actions, carried.initial(obs))
+        carried.keep(obs, final)
         total_loss, correct, count = total_loss + loss, correct + right, count + n
     return total_loss / count, correct / count
+
+
+class CarriedState:
+    """The recurrent state carried from batch to batch (truncated BPTT), on batches in
+    `lane_order`: row b continues row b of the previous batch where `continues` says the game
+    does, and starts from zeros where a new episode or shard begins. Disabled, every batch
+    starts from zeros (None), as without it.
+
+        carried = CarriedState(trainer, enabled=True)
+        for obs, actions in batches:
+            *_, final = trainer.train_step(obs, actions, carried.initial(obs))
+            carried.keep(obs, final)
+    """
+
+    def __init__(self, trainer, enabled: bool):
+        self.trainer, self.enabled = trainer, enabled
+        self.state, self.last_frames = None, None
+
+    def initial(self, obs):
+        """The initial state for a batch obs (B, T, 84, 84, 4); B may shrink at the end."""
+        if not self.enabled or self.state is None:
+            return None
+        rows = len(obs)
+        state = _first_rows(self.state, rows)
+        fresh = ~continues(np.asarray(obs[:, 0]), self.last_frames[:rows])
+        return self.trainer.reset_state(state, fresh)
+
+    def keep(self, obs, final) -> None:
+        if self.enabled:
+            self.state, self.last_frames = final, np.asarray(obs[:, -1])
+
+
+def _first_rows(state, rows: int):
+    if isinstance(state, (tuple, list)):
+        return tuple(s[:rows] for s in state)
+    return state[:rows]

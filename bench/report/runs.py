@@ -48,15 +48,19 @@ def _variant(folder: Path) -> str:
 
 def _identity(folder: Path, summary: dict) -> dict:
     """run, game, cell, backend, impl, seed, profile: from summary.json, else the folder name.
-    A sweep's variant (a run with extra settings) or another conv extractor joins the cell's
-    label, "lstm (lr=0.0003)", "cfc (ncps conv)", so variants get curves of their own instead
-    of passing for seeds of one another."""
+    A sweep's variant (a run with extra settings), another conv extractor or a carried state
+    joins the cell's label, "lstm (lr=0.0003)", "cfc (ncps conv)", "gru (carried state)", so
+    variants get curves of their own instead of passing for seeds of one another."""
     name = folder.name
     parsed = parse_run_name(name)
     game = summary.get("game") or summary.get("dataset_game")
     cell = summary.get("cell") or parsed.get("cell")
     extractor = (summary.get("policy") or {}).get("extractor", "nature")
-    variant = _variant(folder) or ("" if extractor == "nature" else f"{extractor} conv")
+    profile = summary.get("profile")
+    extras = [] if extractor == "nature" else [f"{extractor} conv"]
+    if isinstance(profile, dict) and profile.get("carry_state"):
+        extras.append("carried state")
+    variant = _variant(folder) or ", ".join(extras)
     return {
         "run": name,
         "game": game or parsed.get("game"),

@@ -2,7 +2,8 @@
 
 The same policy spec, the same canonical initial weights (from the seed) and the same batches
 (`bench.atari.loaders`, one order for both) in either framework; only the trainer differs
-(`torch_trainer`, `tf_trainer`). Per epoch: train, validate, write metrics.csv and the
+(`torch_trainer`, `tf_trainer`). A profile with `carry_state` trains with truncated BPTT
+(`CarriedState`). Per epoch: train, validate, write metrics.csv and the
 checkpoint (atomically); `resume=True` continues from the last finished epoch. At the end the
 policy plays closed-loop games (`evaluate.play`). Everything lands in `out`:
 
@@ -186,8 +187,9 @@ def _train_epochs(trainer, cell, backend, dataset, out, profile, seed, start, hi
 
 
 def _check_same_profile(meta: dict, profile: BCProfile, ckpt: Path) -> None:
-    """A run resumes with the batch size and lr schedule it started with. More epochs at a
-    constant lr just train longer; under a decaying schedule they would change its course."""
+    """A run resumes with the batch size, lr schedule and carried state it started with. More
+    epochs at a constant lr just train longer; under a decaying schedule they would change its
+    course."""
     stored = BCProfile.stored(meta["profile"])
     fields = ["batch_size", "lr", "lr_schedule", "carry_state"]
     if profile.lr_schedule != "constant":

@@ -5,6 +5,7 @@ cellbench ode [--out DIR] [--seed S] [--backends reference torch tf]
 cellbench dataset generate [--game G] [--train N] [--val M] [--out DIR] [--seed S] ...
 cellbench dataset check DIR
 cellbench dataset score DIR [--episodes 20]
+cellbench dataset dagger RUN --dataset DIR [--sequences N] [--beta 0.5] [--out DIR]
 cellbench train bc --cell cfc --backend torch|tf [--profile quick] [--resume] ...
 cellbench train a2c --cell lstm --backend tf --game breakout --frames 2e6 [--resume] ...
 cellbench report [--results DIR] [--out DIR] [--baseline RUN] [--threshold 0.1]
@@ -206,6 +207,64 @@ def _add_dataset(subparsers) -> None:
     score.add_argument("--seed", type=int, default=0, help="seed of the games (default 0)")
     score.add_argument("--num-envs", type=int, default=2, help="games side by side (default 2)")
     score.set_defaults(handler=_run_dataset_score)
+    _add_dataset_dagger(commands)
+
+
+def _add_dataset_dagger(commands) -> None:
+    dagger = commands.add_parser(
+        "dagger",
+        help="one DAgger round: a BC run's policy plays, the expert labels, the data grows",
+        description=(
+            "The checkpoint of RUN (its last finished epoch) plays --num-envs games side by "
+            "side with its state carried, as in closed-loop evaluation; each step the game "
+            "receives the expert's action with probability --beta, else the policy's, and the "
+            "data records the frames with the expert's action (the scripted expert reads the "
+            "RAM, so it labels any state the policy reaches). Writes --out: the source's files "
+            "(hard links) plus --sequences new training sequences, and a manifest listing the "
+            "round. Train on it with `cellbench train bc --dataset OUT --continue-from RUN` "
+            "(with --carry-state, so training sees the states the policy's play builds). "
+            "Interrupted, run the same command again and it completes the rest."
+        ),
+    )
+    dagger.add_argument("run", type=Path, help="BC run folder holding checkpoint.npz")
+    dagger.add_argument("--dataset", type=Path, required=True,
+                        help="the dataset it trained on (with a manifest)")  # fmt: skip
+    dagger.add_argument("--out", type=Path,
+                        help="new dataset folder (default <dataset>-dagger<round>)")  # fmt: skip
+    dagger.add_argument(
+        "--sequences", type=int, help="new training sequences (default: a fifth of the dataset's)"
+    )
+    dagger.add_argument("--beta", type=float, default=0.5,
+                        help="probability that a step executes the expert's action instead of "
+                        "the policy's (default 0.5; 0: the policy alone)")  # fmt: skip
+    dagger.add_argument(
+        "--seed", type=int, help="seed of the games (default: the dataset's seed + the round)"
+    )
+    dagger.add_argument("--num-envs", type=int, default=8,
+                        help="games side by side, one policy batch (default 8)")  # fmt: skip
+    dagger.set_defaults(handler=_run_dataset_dagger)
+
+
+def _run_dataset_dagger(args) -> int:
+    from cells.preload import before_tensorflow
+
+    before_tensorflow()
+    from .bc.dagger import aggregate
+
+    out, manifest = aggregate(args.run, args.dataset, args.out, args.sequences, args.beta,
+                              args.seed, args.num_envs)  # fmt: skip
+    done = manifest["dagger"][-1]
+    returns = done["returns"]
+    ended = f"{len(returns)} games ended" + (
+        f" (mean return {sum(returns) / len(returns):.1f})" if returns else ""
+    )
+    print(
+        f"DAgger round {len(manifest['dagger'])}: {done['sequences']} sequences after the "
+        f"{done['first']} training sequences of {args.dataset}; the policy chose the expert's "
+        f"action on {done['expert_agreement']:.1%} of the steps and played "
+        f"{done['policy_executed']:.1%} of them; {ended}; wrote {out}"
+    )
+    return 0
 
 
 def _run_dataset_generate(args) -> int:
@@ -292,6 +351,11 @@ def _add_train(subparsers) -> None:
                     "run name gets -carried")  # fmt: skip
     bc.add_argument("--threads", type=int, help="framework threads (default: all cores)")
     bc.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+    bc.add_argument("--continue-from", type=Path, metavar="RUN",
+                    help="continue RUN's training (weights, optimizer, epochs done) for the rest "
+                    "of its schedule on --dataset, into --out (default: the run name + "
+                    "-on-<dataset folder>), leaving RUN as it is; for DAgger, whose datasets "
+                    "`cellbench dataset dagger RUN` writes")  # fmt: skip
     bc.set_defaults(handler=_run_train_bc)
     _add_train_a2c(suites)
 
@@ -307,9 +371,12 @@ def _run_train_bc(args) -> int:
         profile = dataclasses.replace(profile, carry_state=True)
     name = run_name(args.game, args.cell, args.backend, profile.name, args.seed, args.extractor,
                     profile.carry_state)  # fmt: skip
+    if args.continue_from and not args.out:
+        name += f"-on-{dataset.name}"
     out = args.out or DEFAULT_RESULTS / "bc" / "train" / name
     summary = train_bc(args.cell, args.backend, dataset, out, profile, args.seed, args.resume,
-                       args.impl, args.threads, extractor=args.extractor)  # fmt: skip
+                       args.impl, args.threads, extractor=args.extractor,
+                       continue_from=args.continue_from)  # fmt: skip
     final, played = summary["final"], summary["closed_loop"]
     share = played.get("expert_agreement")
     agreement = "" if share is None else f", the expert agreeing on {share:.1%} of its steps"
@@ -426,10 +493,13 @@ def _add_report(subparsers) -> None:
             "median is more than --threshold above the baseline's."
         ),
     )
-    parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS,
-                        help="results folder to read (default %(default)s)")
-    parser.add_argument("--out", type=Path,
-                        help="report folder (default RESULTS/report)")
+    parser.add_argument(
+        "--results",
+        type=Path,
+        default=DEFAULT_RESULTS,
+        help="results folder to read (default %(default)s)",
+    )
+    parser.add_argument("--out", type=Path, help="report folder (default RESULTS/report)")
     parser.add_argument(
         "--baseline",
         metavar="RUN",

@@ -119,8 +119,25 @@ def plan_shards(counts: dict[str, int], seed: int, shard_size: int) -> list[Shar
     return shards
 
 
-class _Slot:
-    """One sub-env playing one shard: its expert, the sequence being filled, its returns."""
+def pending_shards(shards: list[Shard], progress: dict, directory: Path) -> list[Shard]:
+    """Shards still to play: not recorded as done, or with a file missing."""
+    return [
+        s
+        for s in shards
+        if s.key not in progress["shards"] or not all(p.exists() for p in s.paths(directory))
+    ]
+
+
+def waves(pending: list[Shard], width: int) -> list[list[Shard | None]]:
+    """`pending` in groups of `width`, one shard per sub-env; the last padded with None."""
+    groups = [pending[start : start + width] for start in range(0, len(pending), width)]
+    return [group + [None] * (width - len(group)) for group in groups]
+
+
+class ShardSlot:
+    """One sub-env playing one shard: its expert, the sequence being filled, its returns. A
+    wave of slots steps a vector env: per step, `record` the observation and the expert's
+    action, step the env, then `stepped`."""
 
     def __init__(self, shard: Shard | None, game: str, directory: Path):
         from .experts import make_expert
@@ -150,6 +167,29 @@ class _Slot:
         self.obs, self.actions, self.episode_return = [], [], 0.0
         self.awaiting_reset = False
 
+    def record(self, obs: np.ndarray, action: int) -> None:
+        """Keep a step (obs, the expert's action) unless the env is between episodes."""
+        if not self.awaiting_reset:
+            self.obs.append(obs)
+            self.actions.append(int(action))
+
+    def stepped(self, reward: float, done: bool, on_sequence: Callable[[bool], None]) -> bool:
+        """Account for the env step just taken: returns, sequences written, episode ends.
+        True when the step began a new episode (gymnasium's NEXT_STEP autoreset: the step
+        after an episode's last one resets the env and ignores its action)."""
+        if self.awaiting_reset:
+            self.new_episode()
+            return True
+        self.steps += 1
+        self.episode_return += float(reward)
+        if len(self.obs) == SEQUENCE_LENGTH:
+            on_sequence(self.emit())
+        if done:
+            self.returns.append(self.episode_return)
+            self.obs, self.actions = [], []  # an episode's short tail is dropped
+            self.awaiting_reset = True
+        return False
+
     def emit(self) -> bool:
         """Write the filled sequence (unless a previous run did); True when a file was new."""
         path = sequence_path(self.directory, self.shard.split, self.shard.first + self.written)
@@ -168,7 +208,7 @@ def _play_wave(envs, shards: list[Shard | None], settings, directory, on_sequenc
     records the expert's choice and sends the env `_perturb`'s version of it."""
     fire = meanings.index("FIRE") if "FIRE" in meanings else None
     holdable = np.array([a for a, name in enumerate(meanings) if "FIRE" not in name])
-    slots = [_Slot(shard, settings.game, directory) for shard in shards]
+    slots = [ShardSlot(shard, settings.game, directory) for shard in shards]
     seeds = [shard.seed if shard else 0 for shard in shards]
     observations, info = envs.reset(seed=seeds)
     for slot in slots:
@@ -180,31 +220,18 @@ def _play_wave(envs, shards: list[Shard | None], settings, directory, on_sequenc
         for i, slot in enumerate(slots):
             if slot.active:
                 actions[i] = slot.expert.act(ram[i : i + 1])[0]
-                if not slot.awaiting_reset:
-                    slot.obs.append(observations[i])
-                    slot.actions.append(int(actions[i]))
+                slot.record(observations[i], actions[i])
                 chosen, actions[i] = actions[i], _perturb(slot, actions[i], noise, fire, holdable)
                 if actions[i] != chosen:
                     slot.expert.sent(actions[i : i + 1])
         observations, rewards, terminated, truncated, info = envs.step(actions)
         for i, slot in enumerate(slots):
-            if not slot.active:
-                continue
-            if slot.awaiting_reset:  # gymnasium's NEXT_STEP autoreset: this step began a game
-                slot.new_episode()
-                continue
-            slot.steps += 1
-            slot.episode_return += float(rewards[i])
-            if len(slot.obs) == SEQUENCE_LENGTH:
-                on_sequence(slot.emit())
-            if terminated[i] or truncated[i]:
-                slot.returns.append(slot.episode_return)
-                slot.obs, slot.actions = [], []  # an episode's short tail is dropped
-                slot.awaiting_reset = True
+            if slot.active:
+                slot.stepped(rewards[i], terminated[i] or truncated[i], on_sequence)
     return slots
 
 
-def _perturb(slot: _Slot, chosen: int, noise: Perturbations, fire: int | None,
+def _perturb(slot: ShardSlot, chosen: int, noise: Perturbations, fire: int | None,
              holdable: np.ndarray) -> int:  # fmt: skip
     """The action the env receives for the expert's `chosen` one (see `Perturbations`)."""
     if noise.hold > 0 and slot.hold_left == 0 and slot.holds.random() < noise.hold:
@@ -224,17 +251,20 @@ def _identity(settings: AtariSettings, seed: int, shard_size: int,
             **noise.identity()}  # fmt: skip
 
 
-def _load_progress(directory: Path, identity: dict) -> dict:
-    path = directory / PROGRESS
+def load_progress(path: Path, identity: dict, legacy: dict | None = None) -> dict:
+    """The progress record at `path` ({**identity, "shards": {key: record}}), fresh when there
+    is none; a record of other settings is refused, and so is a folder holding sequences but
+    no record (not written by this command). `legacy`: fields records from before they
+    existed lack, with the value they had then."""
+    directory = path.parent
     if not path.exists():
         if any(directory.glob("*_*.npz")):
             raise ValueError(
-                f"out: {directory} already holds .npz files but no {PROGRESS}; it was not "
+                f"out: {directory} already holds .npz files but no {path.name}; it was not "
                 "generated by this command (or with other settings): use another --out"
             )
         return {**identity, "shards": {}}
-    progress = json.loads(path.read_text())
-    progress.setdefault("fire_miss", 0.0)  # written before missed FIREs existed
+    progress = {**(legacy or {}), **json.loads(path.read_text())}
     recorded = {key: value for key, value in progress.items() if key != "shards"}
     if recorded != identity:
         raise ValueError(
@@ -287,15 +317,11 @@ def generate(
     directory.mkdir(parents=True, exist_ok=True)
     identity = _identity(settings, seed, shard_size, noise)
     meanings = _action_meanings(settings)
-    progress = _load_progress(directory, identity)
+    progress = load_progress(directory / PROGRESS, identity, {"fire_miss": 0.0})
     write_json_atomic(directory / PROGRESS, progress)  # before any .npz: marks the folder ours
     counts = {"train": train, "val": val}
     shards = plan_shards(counts, seed, shard_size)
-    pending = [
-        s
-        for s in shards
-        if s.key not in progress["shards"] or not all(p.exists() for p in s.paths(directory))
-    ]
+    pending = pending_shards(shards, progress, directory)
     total = sum(counts.values())
     done = total - sum(s.count for s in pending)
     started, steps_played = time.perf_counter(), 0
@@ -314,10 +340,7 @@ def generate(
 
     envs = make_expert_vector_env(settings, min(num_envs, max(len(pending), 1)))
     try:
-        width = envs.num_envs
-        for start in range(0, len(pending), width):
-            wave = pending[start : start + width]
-            wave = wave + [None] * (width - len(wave))
+        for wave in waves(pending, envs.num_envs):
             for slot in _play_wave(envs, wave, settings, directory, sequence_done, noise, meanings):
                 if slot.shard is None:
                     continue

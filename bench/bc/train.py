@@ -87,9 +87,14 @@ def train_bc(
     progress_bar: bool = True,
     evaluate: bool = True,
     extractor: str = "nature",
+    continue_from: Path | None = None,
 ) -> dict:
     """Train, validate, checkpoint, evaluate; returns the summary it writes. `extractor`: the
-    conv feature extractor (`bench.bc.spec.EXTRACTORS`: "nature" or ncps's "ncps")."""
+    conv feature extractor (`bench.bc.spec.EXTRACTORS`: "nature" or ncps's "ncps").
+    `continue_from`: a run folder whose training this run continues as a resume of it would
+    (weights, optimizer state, epochs done, the rest of the schedule), but on `dataset` and
+    into `out`, leaving the run as it is: DAgger's retraining (`bench.bc.dagger`). Recorded as
+    "continue_from" and kept when this run resumes."""
     from .evaluate import play
 
     manifest = dataset_manifest(dataset)
@@ -99,26 +104,37 @@ def train_bc(
     out = Path(out)
     identity = {"policy": spec.to_config(), "backend": backend, "dataset_game": settings.game}
     params, optimizer_state, history, start = spec.init_params(seed), None, [], 0
-    ckpt = out / checkpoint.NAME
-    if resume and ckpt.exists():
-        params, optimizer_state, meta = checkpoint.load(ckpt)
-        checkpoint.check_compatible(meta, identity, ckpt)
-        _check_same_profile(meta, profile, ckpt)
-        params = spec.check_params(params, f"checkpoint {ckpt}")
-        history, start = meta["history"], meta["epochs_done"]
-    elif ckpt.exists():
+    ckpt, origin = out / checkpoint.NAME, None
+    if ckpt.exists() and not resume:
         raise ValueError(
             f"out: {out} already holds a checkpoint; pass --resume to continue it or choose "
             "another --out"
         )
+    if ckpt.exists() or continue_from is not None:
+        start_from = ckpt if ckpt.exists() else _continued_checkpoint(Path(continue_from))
+        params, optimizer_state, meta = checkpoint.load(start_from)
+        checkpoint.check_compatible(meta, identity, start_from)
+        _check_same_profile(meta, profile, start_from)
+        params = spec.check_params(params, f"checkpoint {start_from}")
+        history, start = meta["history"], meta["epochs_done"]
+        origin = meta.get("continue_from")
+        if start_from != ckpt:
+            origin = {"run": str(continue_from), "epochs_done": start}
+            if start >= profile.epochs:
+                raise ValueError(
+                    f"continue_from: {continue_from} finished all {start} epochs of its "
+                    f"{profile.lr_schedule} schedule, so there is nothing left to continue; "
+                    "continue a checkpoint from before its last epoch, or train a new run"
+                )
     trainer = make_trainer(backend, spec, params, profile.lr, impl, threads)
     if optimizer_state is not None:
         trainer.load_optimizer_state(optimizer_state)
     impl = impl or DEFAULT_IMPL[backend]
     log, close_log = make_logger(backend, out)
     try:
+        recorded = {**identity, "impl": impl, **({"continue_from": origin} if origin else {})}
         _train_epochs(trainer, cell, backend, dataset, out, profile, seed, start, history,
-                      {**identity, "impl": impl}, log, progress_bar)  # fmt: skip
+                      recorded, log, progress_bar)  # fmt: skip
     finally:
         close_log()
     closed_loop = None
@@ -133,6 +149,7 @@ def train_bc(
         "seed": seed,
         "profile": profile.as_dict(),
         "dataset": {"path": str(dataset), "manifest": manifest},
+        "continue_from": origin,
         "final": history[-1] if history else None,
         "history": history,
         "closed_loop": closed_loop,
@@ -184,6 +201,15 @@ def _train_epochs(trainer, cell, backend, dataset, out, profile, seed, start, hi
         meta = {**identity, "epochs_done": epoch + 1, "history": history, "seed": seed,
                 "profile": profile.as_dict()}  # fmt: skip
         checkpoint.save(out, trainer.export_params(), trainer.optimizer_state(), meta)
+
+
+def _continued_checkpoint(run: Path) -> Path:
+    """The checkpoint `continue_from` names, checked to exist. (It cannot be `out`'s own: a
+    checkpoint there is resumed, or refused without `resume`.)"""
+    path = run / checkpoint.NAME
+    if not path.exists():
+        raise FileNotFoundError(f"continue_from: {run} holds no {checkpoint.NAME} to continue")
+    return path
 
 
 def _check_same_profile(meta: dict, profile: BCProfile, ckpt: Path) -> None:

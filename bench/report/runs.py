@@ -48,9 +48,10 @@ def _variant(folder: Path) -> str:
 
 def _identity(folder: Path, summary: dict) -> dict:
     """run, game, cell, backend, impl, seed, profile: from summary.json, else the folder name.
-    A sweep's variant (a run with extra settings), another conv extractor or a carried state
-    joins the cell's label, "lstm (lr=0.0003)", "cfc (ncps conv)", "gru (carried state)", so
-    variants get curves of their own instead of passing for seeds of one another."""
+    A sweep's variant (a run with extra settings), another conv extractor, a carried state or a
+    dataset grown by DAgger rounds joins the cell's label, "lstm (lr=0.0003)", "cfc (ncps
+    conv)", "gru (carried state, DAgger 1)", so variants get curves of their own instead of
+    passing for seeds of one another."""
     name = folder.name
     parsed = parse_run_name(name)
     game = summary.get("game") or summary.get("dataset_game")
@@ -60,6 +61,9 @@ def _identity(folder: Path, summary: dict) -> dict:
     extras = [] if extractor == "nature" else [f"{extractor} conv"]
     if isinstance(profile, dict) and profile.get("carry_state"):
         extras.append("carried state")
+    rounds = ((summary.get("dataset") or {}).get("manifest") or {}).get("dagger")
+    if rounds:
+        extras.append(f"DAgger {len(rounds)}")
     variant = _variant(folder) or ", ".join(extras)
     return {
         "run": name,

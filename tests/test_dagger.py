@@ -1,0 +1,196 @@
+"""DAgger rounds (`bench.bc.dagger`): the policy plays, the scripted expert labels every step,
+the dataset grows; `train_bc(continue_from=...)` continues a run on it."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+pytest.importorskip("ale_py")
+pytest.importorskip("torch")
+pytest.importorskip("tensorflow")
+
+from bench import checkpoint  # noqa: E402
+from bench.atari import sequences  # noqa: E402
+from bench.atari.generate import generate  # noqa: E402
+from bench.atari.loaders import continues  # noqa: E402
+from bench.atari.settings import AtariSettings  # noqa: E402
+from bench.bc.dagger import PROGRESS, aggregate  # noqa: E402
+from bench.bc.profiles import PROFILES  # noqa: E402
+from bench.bc.spec import PolicySpec  # noqa: E402
+from bench.bc.train import make_trainer, train_bc  # noqa: E402
+
+SMOKE = PROFILES["smoke"]
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("source")
+    generate(directory, AtariSettings("breakout"), 6, 2, seed=0, num_envs=1, shard_size=3,
+             progress_bar=False)  # fmt: skip
+    return directory
+
+
+@pytest.fixture(scope="module")
+def runs(source, tmp_path_factory):
+    """Two smoke-trained GRU runs in torch from different seeds: two different policies."""
+    root = tmp_path_factory.mktemp("runs")
+    for seed in (0, 1):
+        train_bc("gru", "torch", source, root / f"seed{seed}", SMOKE, seed=seed,
+                 progress_bar=False, evaluate=False)  # fmt: skip
+    return root / "seed0", root / "seed1"
+
+
+def _split(directory, split):
+    return [sequences.load_sequence(p) for p in sequences.list_split(directory, split)]
+
+
+def test_a_round_appends_labelled_games_after_the_source_files(source, runs, tmp_path):
+    out, manifest = aggregate(runs[0], source, tmp_path / "grown", sequences=4, beta=0.5,
+                              num_envs=2, progress_bar=False)  # fmt: skip
+    assert manifest["counts"] == {"train": 10, "val": 2}
+    for split in ("train", "val"):  # the source's files, linked, first
+        for i, path in enumerate(sequences.list_split(source, split)):
+            assert sequences.sequence_path(out, split, i).samefile(path)
+    new = _split(out, "train")[6:]
+    assert len(new) == 4 and all(obs.shape == (32, 84, 84, 4) for obs, _ in new)
+    # Shards of 3 consecutive sequences of one game (the source's shard size): 6-8, then 9.
+    assert continues(new[1][0][None, 0], new[0][0][None, -1])[0]
+    assert continues(new[2][0][None, 0], new[1][0][None, -1])[0]
+    assert not continues(new[3][0][None, 0], new[2][0][None, -1])[0]
+    (done,) = manifest["dagger"]
+    assert done["first"] == 6 and done["sequences"] == 4 and done["seed"] == 1  # source seed + 1
+    assert 0 <= done["expert_agreement"] <= 1 and 0.2 < done["policy_executed"] < 0.8
+    assert manifest["expert_returns"] == sequences.read_manifest(source)["expert_returns"]
+    assert sequences.check_directory(out, progress_bar=False)["problems"] == []
+
+
+def test_with_beta_one_the_expert_plays_alone_whatever_the_policy(source, runs, tmp_path):
+    """beta = 1: every step executes the expert's action, so both policies write the files a
+    plain expert dataset of the same seed and shard size holds: frames and labels."""
+    grown = [aggregate(run, source, tmp_path / run.name, sequences=4, beta=1.0, seed=7,
+                       num_envs=2, progress_bar=False)[0] for run in runs]  # fmt: skip
+    expert = tmp_path / "expert"
+    generate(expert, AtariSettings("breakout"), 4, 0, seed=7, num_envs=1, shard_size=3,
+             progress_bar=False)  # fmt: skip
+    want = _split(expert, "train")
+    for out in grown:
+        got = _split(out, "train")[6:]
+        for (obs, actions), (want_obs, want_actions) in zip(got, want, strict=True):
+            np.testing.assert_array_equal(obs, want_obs)
+            np.testing.assert_array_equal(actions, want_actions)
+
+
+def test_with_beta_zero_the_policy_plays_and_agreement_is_recomputable(source, runs, tmp_path):
+    """beta = 0: the policy executes every step. Replaying it over the recorded frames with
+    its state carried (zeros at each shard's start) gives back its choices, and the share of
+    them equal to the recorded labels is the round's expert_agreement: the labels are not
+    the policy's actions unless they agree."""
+    out, manifest = aggregate(runs[0], source, tmp_path / "alone", sequences=3, beta=0.0,
+                              num_envs=1, progress_bar=False)  # fmt: skip
+    (done,) = manifest["dagger"]
+    assert done["policy_executed"] == 1.0
+    params, _, meta = checkpoint.load(runs[0] / checkpoint.NAME)
+    trainer = make_trainer("torch", PolicySpec.from_config(meta["policy"]), params, 1e-3)
+    obs, labels = (np.concatenate(parts) for parts in zip(*_split(out, "train")[6:]))
+    state, chosen = None, []
+    for frame in obs:
+        action, state = trainer.act(frame[None], state)
+        chosen.append(action[0])
+    agreement = float(np.mean(np.asarray(chosen) == labels))
+    assert abs(agreement - done["expert_agreement"]) <= 2 / len(labels)
+    assert done["expert_agreement"] < 1  # a smoke policy and the expert differ somewhere
+
+
+def test_an_interrupted_round_resumes_and_refuses_other_settings(source, runs, tmp_path):
+    out = tmp_path / "resumed"
+
+    class Stop(Exception):
+        pass
+
+    def stop_after_two(new):
+        written.append(new)
+        if len(written) == 2:
+            raise Stop
+
+    written: list[bool] = []
+    with pytest.raises(Stop):
+        aggregate(runs[0], source, out, sequences=4, beta=0.5, num_envs=1, progress_bar=False,
+                  on_sequence=stop_after_two)  # fmt: skip
+    first = sequences.sequence_path(out, "train", 6)
+    before = first.stat().st_mtime_ns
+    assert not (out / sequences.MANIFEST).exists()
+    with pytest.raises(ValueError, match="beta"):
+        aggregate(runs[0], source, out, sequences=4, beta=0.25, num_envs=1, progress_bar=False)
+    with pytest.raises(ValueError, match="checkpoint_sha256"):
+        aggregate(runs[1], source, out, sequences=4, beta=0.5, num_envs=1, progress_bar=False)
+    _, manifest = aggregate(runs[0], source, out, sequences=4, beta=0.5, num_envs=1,
+                            progress_bar=False)  # fmt: skip
+    assert manifest["counts"]["train"] == 10 and first.stat().st_mtime_ns == before
+    assert set(json.loads((out / PROGRESS).read_text())["shards"]) == {"train/0", "train/1"}
+
+
+def test_bad_input_is_named(source, runs, tmp_path):
+    with pytest.raises(ValueError, match="beta: expected a probability"):
+        aggregate(runs[0], source, tmp_path / "a", beta=1.5, progress_bar=False)
+    with pytest.raises(ValueError, match="sequences: expected an integer >= 1"):
+        aggregate(runs[0], source, tmp_path / "a", sequences=0, progress_bar=False)
+    with pytest.raises(ValueError, match="is the source dataset"):
+        aggregate(runs[0], source, source, progress_bar=False)
+    with pytest.raises(FileNotFoundError, match="holds no checkpoint.npz"):
+        aggregate(tmp_path, source, tmp_path / "a", progress_bar=False)
+    with pytest.raises(FileNotFoundError, match="dataset: .* does not exist"):
+        aggregate(runs[0], tmp_path / "missing", tmp_path / "a", progress_bar=False)
+
+
+def test_continuing_a_run_on_the_grown_dataset(source, runs, tmp_path):
+    """`continue_from` picks the run up after its last epoch, on the new data and into a new
+    folder, records where it came from (also across a resume) and leaves the run alone; a run
+    with no epoch left to continue is refused."""
+    import dataclasses
+
+    from bench.report.runs import load_bc_runs
+
+    grown, _ = aggregate(runs[0], source, tmp_path / "grown", sequences=3, num_envs=1,
+                         progress_bar=False)  # fmt: skip
+    two = dataclasses.replace(SMOKE, epochs=2)
+    before = (runs[0] / checkpoint.NAME).read_bytes()
+    out = tmp_path / "bc" / "train" / "continued"
+    summary = train_bc("gru", "torch", grown, out, two, continue_from=runs[0],
+                       progress_bar=False, evaluate=False)  # fmt: skip
+    assert [h["epoch"] for h in summary["history"]] == [1, 2]
+    assert summary["continue_from"] == {"run": str(runs[0]), "epochs_done": 1}
+    assert (runs[0] / checkpoint.NAME).read_bytes() == before
+    three = dataclasses.replace(SMOKE, epochs=3)
+    resumed = train_bc("gru", "torch", grown, out, three, resume=True, progress_bar=False,
+                       evaluate=False)  # fmt: skip
+    assert resumed["continue_from"] == summary["continue_from"]
+    assert set(load_bc_runs(tmp_path, [])["bc_runs"]["cell"]) == {"gru (DAgger 1)"}
+    cosine = dataclasses.replace(SMOKE, lr_schedule="cosine")
+    finished = tmp_path / "finished"
+    train_bc("gru", "torch", source, finished, cosine, progress_bar=False, evaluate=False)
+    with pytest.raises(ValueError, match="nothing left to continue"):
+        train_bc("gru", "torch", grown, tmp_path / "x", cosine, continue_from=finished,
+                 progress_bar=False, evaluate=False)  # fmt: skip
+    with pytest.raises(FileNotFoundError, match="holds no checkpoint.npz to continue"):
+        train_bc("gru", "torch", grown, tmp_path / "y", three, continue_from=tmp_path,
+                 progress_bar=False)  # fmt: skip
+
+
+def test_the_command_line_round_and_its_continuation(source, runs, tmp_path, capsys):
+    """`cellbench dataset dagger` writes <dataset>-dagger1 by default and says what it did;
+    `cellbench train bc --continue-from` names a finished run's error."""
+    from bench.cli import main
+
+    assert main(["dataset", "dagger", str(runs[1]), "--dataset", str(source), "--sequences", "2",
+                 "--num-envs", "1"]) == 0  # fmt: skip
+    out = source.with_name(f"{source.name}-dagger1")
+    said = capsys.readouterr().out
+    assert "DAgger round 1: 2 sequences after the 6 training sequences" in said
+    assert f"wrote {out}" in said and sequences.read_manifest(out)["counts"]["train"] == 8
+    assert main(["train", "bc", "--cell", "gru", "--backend", "torch", "--profile", "smoke",
+                 "--dataset", str(out), "--continue-from", str(runs[1]),
+                 "--out", str(tmp_path / "x")]) == 2  # fmt: skip
+    assert "finished all 1 epochs" in capsys.readouterr().err

@@ -180,8 +180,9 @@ def test_continuing_a_run_on_the_grown_dataset(source, runs, tmp_path):
 
 
 def test_the_command_line_round_and_its_continuation(source, runs, tmp_path, capsys):
-    """`cellbench dataset dagger` writes <dataset>-dagger1 by default and says what it did;
-    `cellbench train bc --continue-from` names a finished run's error."""
+    """`cellbench dataset dagger` writes <dataset>-dagger1 by default and says what it did, and
+    a round on that writes <dataset>-dagger2; `cellbench train bc --continue-from` names a
+    finished run's error."""
     from bench.cli import main
 
     assert main(["dataset", "dagger", str(runs[1]), "--dataset", str(source), "--sequences", "2",
@@ -190,6 +191,10 @@ def test_the_command_line_round_and_its_continuation(source, runs, tmp_path, cap
     said = capsys.readouterr().out
     assert "DAgger round 1: 2 sequences after the 6 training sequences" in said
     assert f"wrote {out}" in said and sequences.read_manifest(out)["counts"]["train"] == 8
+    assert main(["dataset", "dagger", str(runs[1]), "--dataset", str(out), "--sequences", "1",
+                 "--num-envs", "1"]) == 0  # fmt: skip
+    second = source.with_name(f"{source.name}-dagger2")
+    assert [r["sequences"] for r in sequences.read_manifest(second)["dagger"]] == [2, 1]
     assert main(["train", "bc", "--cell", "gru", "--backend", "torch", "--profile", "smoke",
                  "--dataset", str(out), "--continue-from", str(runs[1]),
                  "--out", str(tmp_path / "x")]) == 2  # fmt: skip

@@ -30,6 +30,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
+import re
 import shutil
 import time
 from collections.abc import Callable
@@ -66,7 +67,8 @@ def aggregate(
     Args:
         run: a BC run folder holding checkpoint.npz (its last finished epoch plays).
         dataset: the dataset it trained on (or any of the same game), with a manifest.
-        out: the new dataset (default: `dataset` + "-dagger<round>").
+        out: the new dataset (default: `dataset` + "-dagger<round>", replacing the round
+            number a grown dataset's name ends in).
         sequences: new training sequences (default: a fifth of the source's).
         beta: probability that a step executes the expert's action instead of the policy's.
         seed: seed of the games (default: the source's seed + the round number, so the
@@ -82,7 +84,9 @@ def aggregate(
     source = dataset_manifest(dataset)
     rounds = list(source.get("dagger", []))
     number = len(rounds) + 1
-    out = Path(out) if out is not None else dataset.with_name(f"{dataset.name}-dagger{number}")
+    if out is None:  # data/breakout-full -> data/breakout-full-dagger1 -> ...-dagger2
+        out = dataset.with_name(re.sub(r"-dagger\d+$", "", dataset.name) + f"-dagger{number}")
+    out = Path(out)
     sequences = max(1, source["counts"]["train"] // 5) if sequences is None else sequences
     seed = int(source["seed"]) + number if seed is None else seed
     _check_arguments(sequences, beta, seed, num_envs, dataset, out)

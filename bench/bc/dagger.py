@@ -93,7 +93,8 @@ def aggregate(
     settings = AtariSettings.from_dict(source["settings"])
     make_expert(settings.game, 1)  # no expert for this game: fail before anything is written
     params, meta, digest = _load_run(run, settings.game)
-    counts = _source_counts(dataset)
+    files = _source_files(dataset)
+    counts = {split: len(paths) for split, paths in files.items()}
     identity = {"source": str(dataset.resolve()), "source_counts": counts,
                 "run": str(run.resolve()), "checkpoint_sha256": digest, "sequences": sequences,
                 "beta": float(beta), "seed": seed,
@@ -101,7 +102,7 @@ def aggregate(
     out.mkdir(parents=True, exist_ok=True)
     progress = load_progress(out / PROGRESS, identity)
     write_json_atomic(out / PROGRESS, progress)  # before any .npz: marks the folder ours
-    _link_source(dataset, out, counts)
+    _link_source(files, out)
     # Seeded as `generate` seeds a dataset of `sequences` (so beta = 1 writes its files),
     # numbered after the source's.
     planned = plan_shards({"train": sequences}, seed, identity["shard_size"])
@@ -184,16 +185,15 @@ def _play_wave(envs, trainer, shards, settings, directory, beta, on_sequence) ->
             if not slot.active:
                 continue
             wanted = int(slot.expert.act(info["ram"][i : i + 1])[0])
-            if not slot.awaiting_reset:
-                tally = tallies[i]
-                tally["recorded"] += 1
-                tally["agreed"] += int(chosen[i] == wanted)
+            recorded = not slot.awaiting_reset  # the step after a game's end is not data
             slot.record(observations[i], wanted)
             expert_plays = mixers[i].random() < beta
             if expert_plays:
                 actions[i] = wanted
-            elif not slot.awaiting_reset:
-                tallies[i]["policy_executed"] += 1
+            if recorded:
+                tallies[i]["recorded"] += 1
+                tallies[i]["agreed"] += int(chosen[i] == wanted)
+                tallies[i]["policy_executed"] += int(not expert_plays)
             if actions[i] != wanted:
                 slot.expert.sent(actions[i : i + 1])  # its sticky-action model tracks the game
         observations, rewards, terminated, truncated, info = envs.step(actions)
@@ -231,26 +231,26 @@ def _load_run(run: Path, game: str) -> tuple[dict, dict, str]:
     return params, meta, hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _source_counts(dataset: Path) -> dict[str, int]:
-    """Files per split; each split must be numbered 0..n-1, since new files follow them."""
-    counts = {}
+def _source_files(dataset: Path) -> dict[str, list[Path]]:
+    """Each split's files, listed once; each split must be numbered 0..n-1, since new files
+    follow them."""
+    files = {}
     for split in SPLITS:
-        files = list_split(dataset, split)
-        indices = [int(p.stem.split("_")[1]) for p in files]
-        if indices != list(range(len(files))):
+        files[split] = list_split(dataset, split)
+        indices = [int(p.stem.split("_")[1]) for p in files[split]]
+        if indices != list(range(len(indices))):
             raise ValueError(
-                f"dataset: the {split} files of {dataset} are not numbered 0..{len(files) - 1} "
+                f"dataset: the {split} files of {dataset} are not numbered 0..{len(indices) - 1} "
                 "(missing files?); check it with `cellbench dataset check`"
             )
-        counts[split] = len(files)
-    return counts
+    return files
 
 
-def _link_source(dataset: Path, out: Path, counts: dict[str, int]) -> None:
+def _link_source(files: dict[str, list[Path]], out: Path) -> None:
     """The source's files into `out`, as hard links (no space) or, across file systems,
     copies written atomically; files already there are kept."""
-    for split in counts:
-        for index, path in enumerate(list_split(dataset, split)):
+    for split, paths in files.items():
+        for index, path in enumerate(paths):
             target = sequence_path(out, split, index)
             if target.exists():
                 continue

@@ -356,6 +356,10 @@ def _add_train(subparsers) -> None:
                     "of its schedule on --dataset, into --out (default: the run name + "
                     "-on-<dataset folder>), leaving RUN as it is; for DAgger, whose datasets "
                     "`cellbench dataset dagger RUN` writes")  # fmt: skip
+    bc.add_argument("--stop-after", type=int, metavar="EPOCH",
+                    help="train only through EPOCH of the profile's schedule (the lr still "
+                    "decays over all its epochs) and skip the closed loop: the checkpoint for "
+                    "`cellbench dataset dagger`, to --continue-from or --resume after")  # fmt: skip
     bc.set_defaults(handler=_run_train_bc)
     _add_train_a2c(suites)
 
@@ -363,9 +367,10 @@ def _add_train(subparsers) -> None:
 def _run_train_bc(args) -> int:
     from .bc.profiles import get_profile
     from .bc.suite import ensure_dataset, run_name
-    from .bc.train import train_bc
+    from .bc.train import check_stop_after, train_bc
 
     profile = get_profile(args.profile)
+    check_stop_after(args.stop_after, profile)  # before a dataset is generated for nothing
     dataset = ensure_dataset(args.game, profile, args.dataset)
     if args.carry_state:
         profile = dataclasses.replace(profile, carry_state=True)
@@ -376,8 +381,14 @@ def _run_train_bc(args) -> int:
     out = args.out or DEFAULT_RESULTS / "bc" / "train" / name
     summary = train_bc(args.cell, args.backend, dataset, out, profile, args.seed, args.resume,
                        args.impl, args.threads, extractor=args.extractor,
-                       continue_from=args.continue_from)  # fmt: skip
+                       continue_from=args.continue_from, stop_after=args.stop_after)  # fmt: skip
     final, played = summary["final"], summary["closed_loop"]
+    if played is None:
+        print(
+            f"{name}: stopped after epoch {final['epoch']}, val accuracy "
+            f"{final['val_accuracy']:.3f}, loss {final['val_loss']:.3f}; wrote {out}"
+        )
+        return 0
     share = played.get("expert_agreement")
     agreement = "" if share is None else f", the expert agreeing on {share:.1%} of its steps"
     print(

@@ -199,3 +199,30 @@ def test_the_command_line_round_and_its_continuation(source, runs, tmp_path, cap
                  "--dataset", str(out), "--continue-from", str(runs[1]),
                  "--out", str(tmp_path / "x")]) == 2  # fmt: skip
     assert "finished all 1 epochs" in capsys.readouterr().err
+    assert main(["train", "bc", "--cell", "gru", "--backend", "torch", "--profile", "smoke",
+                 "--dataset", str(source), "--stop-after", "1"]) == 2  # fmt: skip
+    assert "1-epoch schedule, (it has none), got 1" in capsys.readouterr().err
+
+
+def test_a_schedule_stopped_early_for_a_round_and_continued(source, tmp_path):
+    """`stop_after` trains the first epochs of a cosine schedule and skips the closed loop; a
+    run continued from it finishes the same schedule (its lr where the whole run's would be),
+    and the report labels the stopped run; an epoch outside the schedule is refused."""
+    import dataclasses
+
+    from bench.report.runs import load_bc_runs
+
+    cosine = dataclasses.replace(SMOKE, epochs=3, lr_schedule="cosine")
+    stopped = tmp_path / "bc" / "train" / "stopped"
+    summary = train_bc("gru", "torch", source, stopped, cosine, stop_after=1, progress_bar=False)
+    assert [h["epoch"] for h in summary["history"]] == [1]
+    assert summary["stopped_after"] == 1 and summary["closed_loop"] is None
+    assert set(load_bc_runs(tmp_path, [])["bc_runs"]["cell"]) == {"gru (stopped at epoch 1)"}
+    continued = train_bc("gru", "torch", source, tmp_path / "continued", cosine,
+                         continue_from=stopped, progress_bar=False, evaluate=False)  # fmt: skip
+    assert [h["lr"] for h in continued["history"]] == [cosine.lr_at(e) for e in range(3)]
+    for wrong in (0, 3):
+        said = rf"stop_after: .* 3-epoch schedule, from 1 to 2, got {wrong}"
+        with pytest.raises(ValueError, match=said):
+            train_bc("gru", "torch", source, tmp_path / "x", cosine, stop_after=wrong,
+                     progress_bar=False)  # fmt: skip

@@ -88,15 +88,20 @@ def train_bc(
     evaluate: bool = True,
     extractor: str = "nature",
     continue_from: Path | None = None,
+    stop_after: int | None = None,
 ) -> dict:
     """Train, validate, checkpoint, evaluate; returns the summary it writes. `extractor`: the
     conv feature extractor (`bench.bc.spec.EXTRACTORS`: "nature" or ncps's "ncps").
     `continue_from`: a run folder whose training this run continues as a resume of it would
     (weights, optimizer state, epochs done, the rest of the schedule), but on `dataset` and
     into `out`, leaving the run as it is: DAgger's retraining (`bench.bc.dagger`). Recorded as
-    "continue_from" and kept when this run resumes."""
+    "continue_from" and kept when this run resumes. `stop_after`: train only through that
+    epoch of the schedule (whose lr still decays over all `profile.epochs`) and skip the
+    closed loop, so that DAgger can play the checkpoint and a run continue it; the summary
+    says "stopped_after"."""
     from .evaluate import play
 
+    check_stop_after(stop_after, profile)
     manifest = dataset_manifest(dataset)
     settings = AtariSettings.from_dict(manifest["settings"])
     num_actions = check_actions(manifest, settings, Path(dataset))
@@ -134,11 +139,11 @@ def train_bc(
     try:
         recorded = {**identity, "impl": impl, **({"continue_from": origin} if origin else {})}
         _train_epochs(trainer, cell, backend, dataset, out, profile, seed, start, history,
-                      recorded, log, progress_bar)  # fmt: skip
+                      recorded, log, progress_bar, stop_after or profile.epochs)  # fmt: skip
     finally:
         close_log()
     closed_loop = None
-    if evaluate:
+    if evaluate and stop_after is None:
         closed_loop = play(trainer, settings, profile.eval_episodes, seed + 1000,
                            profile.eval_max_steps)  # fmt: skip
     summary = {
@@ -150,6 +155,7 @@ def train_bc(
         "profile": profile.as_dict(),
         "dataset": {"path": str(dataset), "manifest": manifest},
         "continue_from": origin,
+        "stopped_after": stop_after,
         "final": history[-1] if history else None,
         "history": history,
         "closed_loop": closed_loop,
@@ -159,13 +165,23 @@ def train_bc(
     return summary
 
 
+def check_stop_after(stop_after: int | None, profile: BCProfile) -> None:
+    """An early stop is an epoch before the schedule's last (None: no early stop)."""
+    if stop_after is not None and not 1 <= stop_after < profile.epochs:
+        before_last = f"from 1 to {profile.epochs - 1}" if profile.epochs > 1 else "(it has none)"
+        raise ValueError(
+            f"stop_after: expected an epoch before the last of the {profile.epochs}-epoch "
+            f"schedule, {before_last}, got {stop_after}"
+        )
+
+
 def _train_epochs(trainer, cell, backend, dataset, out, profile, seed, start, history, identity,
-                  log, progress_bar) -> None:  # fmt: skip
-    """Epochs start+1 .. profile.epochs: train, validate, append to `history`, then write
+                  log, progress_bar, last) -> None:  # fmt: skip
+    """Epochs start+1 .. last (of profile.epochs): train, validate, append to `history`, then write
     metrics.csv, the TensorBoard scalars and the checkpoint after each."""
     from tqdm import tqdm
 
-    for epoch in range(start, profile.epochs):
+    for epoch in range(start, last):
         lr = profile.lr_at(epoch)
         trainer.set_lr(lr)
         started = time.perf_counter()

@@ -48,10 +48,10 @@ def _variant(folder: Path) -> str:
 
 def _identity(folder: Path, summary: dict) -> dict:
     """run, game, cell, backend, impl, seed, profile: from summary.json, else the folder name.
-    A sweep's variant (a run with extra settings), another conv extractor, a carried state or a
-    dataset grown by DAgger rounds joins the cell's label, "lstm (lr=0.0003)", "cfc (ncps
-    conv)", "gru (carried state, DAgger 1)", so variants get curves of their own instead of
-    passing for seeds of one another."""
+    A sweep's variant (a run with extra settings), another conv extractor, a carried state, a
+    dataset grown by DAgger rounds or a schedule stopped early joins the cell's label, "lstm
+    (lr=0.0003)", "cfc (ncps conv)", "gru (carried state, DAgger 1)", "gru (stopped at epoch
+    6)", so variants get curves of their own instead of passing for seeds of one another."""
     name = folder.name
     parsed = parse_run_name(name)
     game = summary.get("game") or summary.get("dataset_game")
@@ -64,6 +64,8 @@ def _identity(folder: Path, summary: dict) -> dict:
     rounds = ((summary.get("dataset") or {}).get("manifest") or {}).get("dagger")
     if rounds:
         extras.append(f"DAgger {len(rounds)}")
+    if summary.get("stopped_after"):
+        extras.append(f"stopped at epoch {summary['stopped_after']}")
     variant = _variant(folder) or ", ".join(extras)
     return {
         "run": name,

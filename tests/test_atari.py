@@ -271,7 +271,7 @@ def test_holds_are_part_of_the_dataset_and_its_identity(tmp_path):
 def test_torch_and_tf_loaders_yield_identical_batches(tiny):
     pytest.importorskip("torch")
     pytest.importorskip("tensorflow")
-    from bench.atari.loaders import epoch_order, tf_dataset, torch_loader
+    from bench.atari.loaders import batches_per_epoch, epoch_order, tf_dataset, torch_loader
 
     directory, _ = tiny
     assert list(epoch_order(3, seed=1, epoch=0)) != list(epoch_order(3, seed=1, epoch=1)) or list(
@@ -280,7 +280,7 @@ def test_torch_and_tf_loaders_yield_identical_batches(tiny):
     for epoch in (0, 1):
         torch_batches = list(torch_loader(directory, "train", 2, seed=1, epoch=epoch))
         tf_batches = list(tf_dataset(directory, "train", 2, seed=1, epoch=epoch))
-        assert len(torch_batches) == len(tf_batches) == 2
+        assert len(torch_batches) == len(tf_batches) == batches_per_epoch(directory, "train", 2)
         for (x_t, y_t), (x_k, y_k) in zip(torch_batches, tf_batches):
             assert x_t.dtype.__str__() == "torch.uint8" and x_k.dtype.name == "uint8"
             np.testing.assert_array_equal(x_t.numpy(), x_k.numpy())
@@ -333,7 +333,7 @@ def test_continues_finds_where_a_sequence_picks_up_the_game(tiny):
 def test_loaders_with_carried_state_yield_lane_order_alike(tiny):
     pytest.importorskip("torch")
     pytest.importorskip("tensorflow")
-    from bench.atari.loaders import lane_order, tf_dataset, torch_loader
+    from bench.atari.loaders import batches_per_epoch, lane_order, tf_dataset, torch_loader
 
     directory, manifest = tiny
     files = sequences.list_split(directory, "train")
@@ -341,6 +341,7 @@ def test_loaders_with_carried_state_yield_lane_order_alike(tiny):
     torch_batches = list(torch_loader(directory, "train", 2, seed=1, carry_state=True))
     tf_batches = list(tf_dataset(directory, "train", 2, seed=1, carry_state=True))
     assert [len(x) for x, _ in torch_batches] == [len(x) for x, _ in tf_batches] == [2, 1]
+    assert batches_per_epoch(directory, "train", 2) == 2
     rows_t = np.concatenate([x.numpy() for x, _ in torch_batches])
     rows_k = np.concatenate([x.numpy() for x, _ in tf_batches])
     np.testing.assert_array_equal(rows_t, rows_k)

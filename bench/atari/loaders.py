@@ -67,6 +67,12 @@ def continues(first: np.ndarray, previous_last: np.ndarray) -> np.ndarray:
     return np.all(first[..., :-1] == previous_last[..., 1:], axis=(1, 2, 3))
 
 
+def batches_per_epoch(directory, split: str, batch_size: int) -> int:
+    """How many batches one epoch of `split` yields, in either order: none is dropped, so the
+    last may be shorter."""
+    return -(-len(list_split(directory, split)) // batch_size)
+
+
 def _order(directory, count, batch_size, seed, epoch, shuffle, carry_state) -> np.ndarray:
     if not carry_state:
         return epoch_order(count, seed, epoch, shuffle)

@@ -22,7 +22,7 @@ import numpy as np
 
 from .. import checkpoint
 from ..allocator import keep_large_blocks
-from ..atari.loaders import continues
+from ..atari.loaders import batches_per_epoch, continues
 from ..atari.sequences import read_manifest
 from ..atari.settings import AtariSettings
 from ..backends import DEFAULT_IMPL, backend_class
@@ -181,6 +181,7 @@ def _train_epochs(trainer, cell, backend, dataset, out, profile, seed, start, hi
     metrics.csv, the TensorBoard scalars and the checkpoint after each."""
     from tqdm import tqdm
 
+    per_epoch = batches_per_epoch(dataset, "train", profile.batch_size)
     for epoch in range(start, last):
         lr = profile.lr_at(epoch)
         trainer.set_lr(lr)
@@ -190,7 +191,8 @@ def _train_epochs(trainer, cell, backend, dataset, out, profile, seed, start, hi
         batches = trainer.batches(dataset, "train", profile.batch_size, seed, epoch,
                                   profile.carry_state)  # fmt: skip
         for obs, actions in tqdm(batches, desc=f"{cell}/{backend} epoch {epoch + 1}",
-                                 unit="batch", disable=not progress_bar, leave=False):  # fmt: skip
+                                 total=per_epoch, unit="batch", disable=not progress_bar,
+                                 leave=False):  # fmt: skip
             loss, accuracy, final = trainer.train_step(obs, actions, carried.initial(obs))
             carried.keep(obs, final)
             losses.append(loss)

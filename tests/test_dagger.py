@@ -226,3 +226,14 @@ def test_a_schedule_stopped_early_for_a_round_and_continued(source, tmp_path):
         with pytest.raises(ValueError, match=said):
             train_bc("gru", "torch", source, tmp_path / "x", cosine, stop_after=wrong,
                      progress_bar=False)  # fmt: skip
+
+
+def test_a_source_without_validation_grows_too(runs, tmp_path):
+    """`generate --val 0` writes no validation file; a round on it adds training files only."""
+    bare = tmp_path / "bare"
+    generate(bare, AtariSettings("breakout"), 2, 0, seed=3, num_envs=1, shard_size=2,
+             progress_bar=False)  # fmt: skip
+    grown, manifest = aggregate(runs[0], bare, tmp_path / "grown", sequences=1, num_envs=1,
+                                progress_bar=False)  # fmt: skip
+    assert manifest["counts"] == {"train": 3, "val": 0}
+    assert len(sequences.list_split(grown, "train")) == 3 and not list(grown.glob("val_*"))

@@ -93,7 +93,7 @@ def aggregate(
     settings = AtariSettings.from_dict(source["settings"])
     make_expert(settings.game, 1)  # no expert for this game: fail before anything is written
     params, meta, digest = _load_run(run, settings.game)
-    files = _source_files(dataset)
+    files = _source_files(dataset, source["counts"])
     counts = {split: len(paths) for split, paths in files.items()}
     identity = {"source": str(dataset.resolve()), "source_counts": counts,
                 "run": str(run.resolve()), "checkpoint_sha256": digest, "sequences": sequences,
@@ -231,12 +231,12 @@ def _load_run(run: Path, game: str) -> tuple[dict, dict, str]:
     return params, meta, hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _source_files(dataset: Path) -> dict[str, list[Path]]:
+def _source_files(dataset: Path, counts: dict[str, int]) -> dict[str, list[Path]]:
     """Each split's files, listed once; each split must be numbered 0..n-1, since new files
-    follow them."""
+    follow them. A split the manifest `counts` as 0 (`generate --val 0`) has none."""
     files = {}
     for split in SPLITS:
-        files[split] = list_split(dataset, split)
+        files[split] = list_split(dataset, split) if counts.get(split) != 0 else []
         indices = [int(p.stem.split("_")[1]) for p in files[split]]
         if indices != list(range(len(indices))):
             raise ValueError(

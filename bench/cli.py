@@ -360,17 +360,31 @@ def _add_train(subparsers) -> None:
                     help="train only through EPOCH of the profile's schedule (the lr still "
                     "decays over all its epochs) and skip the closed loop: the checkpoint for "
                     "`cellbench dataset dagger`, to --continue-from or --resume after")  # fmt: skip
+    bc.add_argument("--dagger", action="store_true",
+                    help="the DAgger recipe in one command (bench/bc/dagger_recipe.py): train 60%% "
+                    "of the schedule into OUT-epochE, let that checkpoint play two rounds "
+                    "labelled by the expert (beta 0.5 for a fifth of the dataset's sequences, "
+                    "then beta 0.1 for two fifteenths) into <data>/<run name>-round1, -round2, "
+                    "and finish the schedule on the grown data into OUT; --resume continues "
+                    "whichever stage stopped; the run name gets -dagger")  # fmt: skip
     bc.set_defaults(handler=_run_train_bc)
     _add_train_a2c(suites)
 
 
 def _run_train_bc(args) -> int:
+    from .bc.dagger_recipe import rounds_epoch, train_with_dagger
     from .bc.profiles import get_profile
     from .bc.suite import ensure_dataset, run_name
     from .bc.train import check_stop_after, train_bc
 
     profile = get_profile(args.profile)
-    check_stop_after(args.stop_after, profile)  # before a dataset is generated for nothing
+    # Settings that cannot work are refused before a dataset is generated for nothing.
+    check_stop_after(args.stop_after, profile)
+    if args.dagger:
+        if args.continue_from or args.stop_after:
+            raise ValueError("dagger: it trains, plays the rounds and continues by itself; "
+                             "drop --continue-from and --stop-after")  # fmt: skip
+        rounds_epoch(profile)
     dataset = ensure_dataset(args.game, profile, args.dataset)
     if args.carry_state:
         profile = dataclasses.replace(profile, carry_state=True)
@@ -378,10 +392,16 @@ def _run_train_bc(args) -> int:
                     profile.carry_state)  # fmt: skip
     if args.continue_from and not args.out:
         name += f"-on-{dataset.name}"
+    name += "-dagger" if args.dagger else ""
     out = args.out or DEFAULT_RESULTS / "bc" / "train" / name
-    summary = train_bc(args.cell, args.backend, dataset, out, profile, args.seed, args.resume,
-                       args.impl, args.threads, extractor=args.extractor,
-                       continue_from=args.continue_from, stop_after=args.stop_after)  # fmt: skip
+    common = {"seed": args.seed, "resume": args.resume, "impl": args.impl,
+              "threads": args.threads, "extractor": args.extractor}  # fmt: skip
+    if args.dagger:
+        summary = train_with_dagger(args.cell, args.backend, dataset, out, profile, **common)
+    else:
+        summary = train_bc(args.cell, args.backend, dataset, out, profile, **common,
+                           continue_from=args.continue_from,
+                           stop_after=args.stop_after)  # fmt: skip
     final, played = summary["final"], summary["closed_loop"]
     if played is None:
         print(
@@ -391,6 +411,12 @@ def _run_train_bc(args) -> int:
         return 0
     share = played.get("expert_agreement")
     agreement = "" if share is None else f", the expert agreeing on {share:.1%} of its steps"
+    rounds = summary["dataset"]["manifest"].get("dagger") or []
+    if rounds:
+        played_rounds = ", ".join(f"{r['expert_agreement']:.1%} (beta {r['beta']:g})"
+                                  for r in rounds)  # fmt: skip
+        print(f"{name}: {len(rounds)} DAgger rounds, the policy choosing the expert's action on "
+              f"{played_rounds} of their steps")  # fmt: skip
     print(
         f"{name}: val accuracy {final['val_accuracy']:.3f}, loss {final['val_loss']:.3f}, "
         f"{final['samples_per_second']:.0f} samples/s; closed loop {played['mean']:.1f} ± "

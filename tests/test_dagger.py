@@ -130,6 +130,10 @@ def test_an_interrupted_round_resumes_and_refuses_other_settings(source, runs, t
                             progress_bar=False)  # fmt: skip
     assert manifest["counts"]["train"] == 10 and first.stat().st_mtime_ns == before
     assert set(json.loads((out / PROGRESS).read_text())["shards"]) == {"train/0", "train/1"}
+    written_at = (out / sequences.MANIFEST).stat().st_mtime_ns
+    _, again = aggregate(runs[0], source, out, sequences=4, beta=0.5, num_envs=1,
+                         progress_bar=False)  # fmt: skip
+    assert again == manifest and (out / sequences.MANIFEST).stat().st_mtime_ns == written_at
 
 
 def test_bad_input_is_named(source, runs, tmp_path):
@@ -202,6 +206,11 @@ def test_the_command_line_round_and_its_continuation(source, runs, tmp_path, cap
     assert main(["train", "bc", "--cell", "gru", "--backend", "torch", "--profile", "smoke",
                  "--dataset", str(source), "--stop-after", "1"]) == 2  # fmt: skip
     assert "1-epoch schedule, (it has none), got 1" in capsys.readouterr().err
+    train = ["train", "bc", "--cell", "gru", "--backend", "torch", "--dataset", str(source)]
+    assert main([*train, "--profile", "smoke", "--dagger"]) == 2
+    assert "'smoke' trains 1 epoch; DAgger needs 2 or more" in capsys.readouterr().err
+    assert main([*train, "--profile", "quick", "--dagger", "--stop-after", "2"]) == 2
+    assert "dagger: it trains, plays the rounds and continues by itself" in capsys.readouterr().err
 
 
 def test_a_schedule_stopped_early_for_a_round_and_continued(source, tmp_path):
@@ -237,3 +246,62 @@ def test_a_source_without_validation_grows_too(runs, tmp_path):
                                 progress_bar=False)  # fmt: skip
     assert manifest["counts"] == {"train": 3, "val": 0}
     assert len(sequences.list_split(grown, "train")) == 3 and not list(grown.glob("val_*"))
+
+
+def test_the_dagger_recipe_trains_plays_two_rounds_and_continues(source, tmp_path):
+    """`train_with_dagger`: the first epochs into <out>-epochE, two rounds (beta 0.5, then 0.1
+    on the grown data) played by that checkpoint, the rest of the schedule into <out>; an
+    interrupted recipe resumes at its stage and keeps what the finished ones wrote."""
+    import dataclasses
+
+    from bench.bc.dagger_recipe import rounds_epoch, stages, train_with_dagger
+
+    two = dataclasses.replace(SMOKE, epochs=2, lr_schedule="cosine")
+    assert [rounds_epoch(p) for p in (two, PROFILES["quick"], PROFILES["full"])] == [1, 6, 6]
+    with pytest.raises(ValueError, match="'smoke' trains 1 epoch; DAgger needs 2 or more"):
+        rounds_epoch(SMOKE)
+    out = tmp_path / "runs" / "recipe"
+    before, round_sets = stages(out, source, two)
+    assert before.name == "recipe-epoch1" and [p.name for p in round_sets] == [
+        "recipe-round1", "recipe-round2"]  # fmt: skip
+    train_bc("gru", "torch", source, before, two, stop_after=1, progress_bar=False)  # interrupted
+    stopped_at = (before / checkpoint.NAME).stat().st_mtime_ns
+    with pytest.raises(ValueError, match="already holds a checkpoint; pass --resume"):
+        train_with_dagger("gru", "torch", source, out, two, num_envs=1, progress_bar=False)
+    summary = train_with_dagger("gru", "torch", source, out, two, resume=True, num_envs=1,
+                                progress_bar=False, evaluate=False)  # fmt: skip
+    assert (before / checkpoint.NAME).stat().st_mtime_ns == stopped_at
+    assert summary["continue_from"] == {"run": str(before), "epochs_done": 1}
+    assert [h["epoch"] for h in summary["history"]] == [1, 2]
+    assert summary["dataset"]["path"] == str(round_sets[1])
+    rounds = summary["dataset"]["manifest"]["dagger"]
+    assert [(r["beta"], r["sequences"], r["first"]) for r in rounds] == [(0.5, 1, 6), (0.1, 1, 7)]
+    assert rounds[0]["checkpoint_sha256"] == rounds[1]["checkpoint_sha256"]
+    assert rounds[0]["run"] == str(before.resolve())
+    manifests = [(p / sequences.MANIFEST).stat().st_mtime_ns for p in round_sets]
+    again = train_with_dagger("gru", "torch", source, out, two, resume=True, num_envs=1,
+                              progress_bar=False, evaluate=False)  # fmt: skip
+    assert again["history"] == summary["history"]
+    assert [(p / sequences.MANIFEST).stat().st_mtime_ns for p in round_sets] == manifests
+
+
+def test_the_command_line_recipe(tmp_path, monkeypatch, capsys):
+    """`cellbench train bc --dagger` runs the recipe end to end (a 2-epoch smoke profile, its
+    dataset generated first), says what the rounds found, and names its folders."""
+    import dataclasses
+
+    from bench.bc import profiles
+    from bench.cli import main
+
+    monkeypatch.setitem(profiles.PROFILES, "smoke", dataclasses.replace(SMOKE, epochs=2))
+    data, out = tmp_path / "data" / "smoke", tmp_path / "runs" / "recipe"
+    assert main(["train", "bc", "--cell", "gru", "--backend", "tf", "--profile", "smoke",
+                 "--dataset", str(data), "--out", str(out), "--dagger"]) == 0  # fmt: skip
+    said = capsys.readouterr().out
+    assert "2 DAgger rounds, the policy choosing the expert's action on" in said
+    assert "(beta 0.5)" in said and "(beta 0.1)" in said and "closed loop" in said
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["dataset"]["path"] == str(data.parent / "recipe-round2")
+    assert len(summary["closed_loop"]["returns"]) == SMOKE.eval_episodes
+    assert json.loads((out.with_name("recipe-epoch1") / "summary.json").read_text())[
+        "stopped_after"] == 1  # fmt: skip

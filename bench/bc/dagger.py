@@ -108,6 +108,8 @@ def aggregate(
     planned = plan_shards({"train": sequences}, seed, identity["shard_size"])
     shards = [dataclasses.replace(shard, first=shard.first + counts["train"]) for shard in planned]
     pending = pending_shards(shards, progress, out)
+    if not pending and (out / MANIFEST).exists():  # a finished round: keep its record as it is
+        return out, dataset_manifest(out)
     spec = PolicySpec.from_config(meta["policy"])
     trainer = make_trainer(meta["backend"], spec, params, 1e-3, meta.get("impl"))
     bar = tqdm(total=sequences, initial=sequences - sum(s.count for s in pending), unit="seq",

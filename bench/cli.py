@@ -372,8 +372,8 @@ def _add_train(subparsers) -> None:
 
 
 def _run_train_bc(args) -> int:
-    from .bc.dagger_recipe import rounds_epoch, train_with_dagger
-    from .bc.profiles import get_profile
+    from .bc.dagger_recipe import train_with_dagger
+    from .bc.profiles import get_profile, rounds_epoch
     from .bc.suite import ensure_dataset, run_name
     from .bc.train import check_stop_after, train_bc
 

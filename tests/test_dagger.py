@@ -254,7 +254,8 @@ def test_the_dagger_recipe_trains_plays_two_rounds_and_continues(source, tmp_pat
     interrupted recipe resumes at its stage and keeps what the finished ones wrote."""
     import dataclasses
 
-    from bench.bc.dagger_recipe import rounds_epoch, stages, train_with_dagger
+    from bench.bc.dagger_recipe import stages, train_with_dagger
+    from bench.bc.profiles import rounds_epoch
 
     two = dataclasses.replace(SMOKE, epochs=2, lr_schedule="cosine")
     assert [rounds_epoch(p) for p in (two, PROFILES["quick"], PROFILES["full"])] == [1, 6, 6]

@@ -97,11 +97,19 @@ def test_every_grid_option_is_an_option_of_cellbench_train(suite):
     from bench.cli import build_parser
 
     parser = build_parser()
-    values = {"optimizer": "adam", "extractor": "nature", "impl": "eager"}
+    values = {"optimizer": "adam", "extractor": "nature", "impl": "eager", "carry_state": True,
+              "dagger": True}  # fmt: skip
     for key in SUITES[suite].options:
         run = Run(suite, "gru", "torch", "breakout", "smoke", 0, ((key, values.get(key, "1")),))
         args = parser.parse_args(run.argv(1))  # an unknown flag exits
-        assert str(getattr(args, key)) in (values.get(key), "1", "1.0"), key
+        assert str(getattr(args, key)) in (str(values.get(key)), "1", "1.0"), key
+
+
+def test_switches_pass_when_true_and_stay_off_when_false(tmp_path):
+    switches = "settings = { carry_state = [true, false], dagger = true }"
+    grid = grid_of(BC + f'profile = "full"\n{switches}', tmp_path)
+    argvs = sorted(run.argv(1)[14:] for run in grid.runs)
+    assert argvs == [["--carry-state", "--dagger"], ["--dagger"]]
 
 
 def test_resources_are_not_part_of_a_runs_identity(tmp_path):
@@ -156,6 +164,9 @@ A2C = 'suites = "a2c"\ncells = "cfc"\nbackends = "tf"\n'
         (A2C + "settings = { n_steps = 0 }", r"n_steps: expected an integer >= 1, got 0"),
         (A2C + "settings = { n_steps = 2.5 }", r"settings.n_steps: expected an integer, got 2.5"),
         (A2C + "settings = { lr = -1.0 }", r"lr: expected a finite number in \(0.0, inf\]"),
+        (BC + 'settings = { dagger = "yes" }', r"settings.dagger: expected true or false"),
+        (BC + 'profile = "smoke"\nsettings = { dagger = true }',
+         r"'smoke' trains 1 epoch; DAgger needs 2 or more"),
         (BC + "[resources]\nnum_cpus = -1", r"resources.num_cpus: expected a number >= 0"),
         (BC + "[resources]\nthreads = 0", r"resources.threads: expected an integer >= 1, got 0"),
         (BC + '[[grid]]\ncell = "lstm"', r"#1: unknown key\(s\) \['cell'\]"),

@@ -24,8 +24,8 @@ from pathlib import Path
 
 from .. import checkpoint
 from .dagger import aggregate
-from .profiles import BCProfile
-from .train import train_bc
+from .profiles import BCProfile, rounds_epoch
+from .train import dataset_manifest, train_bc
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,17 +35,6 @@ class DaggerRound:
 
 
 RECIPE = (DaggerRound(0.5, 0.2), DaggerRound(0.1, 2 / 15))
-SCHEDULE_SHARE = 0.6  # of the epochs trained before the rounds play
-
-
-def rounds_epoch(profile: BCProfile) -> int:
-    """The epoch after which the rounds play: 60% of the schedule, at least 1, before the last."""
-    if profile.epochs < 2:
-        raise ValueError(
-            f"profile: {profile.name!r} trains {profile.epochs} epoch; DAgger needs 2 or more "
-            "(epochs before the rounds and after them)"
-        )
-    return min(max(1, round(SCHEDULE_SHARE * profile.epochs)), profile.epochs - 1)
 
 
 def stages(out: Path, dataset: Path, profile: BCProfile) -> tuple[Path, list[Path]]:
@@ -97,6 +86,4 @@ def train_with_dagger(
 
 
 def _train_count(dataset: Path) -> int:
-    from .train import dataset_manifest
-
     return int(dataset_manifest(dataset)["counts"]["train"])

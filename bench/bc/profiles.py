@@ -57,6 +57,17 @@ PROFILES = {
 }
 
 
+def rounds_epoch(profile: BCProfile) -> int:
+    """The epoch after which the DAgger recipe's rounds play (`bench.bc.dagger_recipe`): 60% of
+    the schedule, at least 1, before the last."""
+    if profile.epochs < 2:
+        raise ValueError(
+            f"profile: {profile.name!r} trains {profile.epochs} epoch; DAgger needs 2 or more "
+            "(epochs before the rounds and after them)"
+        )
+    return min(max(1, round(0.6 * profile.epochs)), profile.epochs - 1)
+
+
 def get_profile(name: str) -> BCProfile:
     if name not in PROFILES:
         raise ValueError(f"profile: expected one of {list(PROFILES)}, got {name!r}")

@@ -88,7 +88,11 @@ class Run:
                 "--game", self.game, "--profile", self.profile, "--seed", str(self.seed),
                 "--threads", str(threads)]  # fmt: skip
         for key, value in self.settings:
-            args += [f"--{key.replace('_', '-')}", str(value)]
+            option = f"--{key.replace('_', '-')}"
+            if isinstance(value, bool):  # a switch: on or left off
+                args += [option] if value else []
+            else:
+                args += [option, str(value)]
         return args
 
 

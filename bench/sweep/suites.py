@@ -37,6 +37,13 @@ def _integer(value: Any) -> int:
     return int(value)
 
 
+def _flag(value: Any) -> bool:
+    # A switch of `cellbench train` (--carry-state): true passes it, false leaves it off.
+    if not isinstance(value, bool):
+        raise ValueError(f"expected true or false, got {value!r}")
+    return value
+
+
 def _number(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ValueError(f"expected a number, got {value!r}")
@@ -63,6 +70,14 @@ def _validate_a2c(run: Run) -> None:
                    settings=training_settings(run.game), **options)  # fmt: skip
 
 
+def _validate_bc(run: Run) -> None:
+    """The DAgger recipe needs epochs before and after its rounds."""
+    from ..bc.profiles import PROFILES, rounds_epoch
+
+    if dict(run.settings).get("dagger"):
+        rounds_epoch(PROFILES[run.profile])
+
+
 def _extractor(value: Any) -> str:
     from ..bc.spec import EXTRACTORS
 
@@ -76,7 +91,9 @@ def _suites() -> dict[str, SweepSuite]:
     from ..bc.profiles import PROFILES as BC_PROFILES
 
     return {
-        "bc": SweepSuite("bc", tuple(BC_PROFILES), {"impl": _text, "extractor": _extractor}),
+        "bc": SweepSuite("bc", tuple(BC_PROFILES), {"impl": _text, "extractor": _extractor,
+                                                    "carry_state": _flag, "dagger": _flag},
+                         _validate_bc),
         "a2c": SweepSuite(
             "a2c", tuple(A2C_PROFILES),
             {"impl": _text, "frames": _integer, "num_envs": _integer, "n_steps": _integer,

@@ -139,6 +139,8 @@ def test_the_example_grids_expand():
     assert len(quick.runs) == 2 * 3 * 2 and {r.profile for r in quick.runs} == {"quick"}
     assert len(full.runs) == 2 * 4 * 2 * 3 * 5 and {r.profile for r in full.runs} == {"full"}
     assert {r.suite for r in smoke.runs} == {"bc", "a2c"}
+    dagger = load_grid(GRIDS / "bc-dagger.toml")
+    assert len(dagger.runs) == 4 * 2 and all("--dagger" in r.argv(2) for r in dagger.runs)
 
 
 BC = 'suites = "bc"\ncells = "cfc"\nbackends = "tf"\n'

@@ -43,46 +43,32 @@ def stages(out: Path, dataset: Path, profile: BCProfile) -> tuple[Path, list[Pat
     return before, [dataset.parent / f"{out.name}-round{k}" for k in range(1, len(RECIPE) + 1)]
 
 
-def train_with_dagger(
-    cell: str,
-    backend: str,
-    dataset: Path,
-    out: Path,
-    profile: BCProfile,
-    seed: int = 0,
-    resume: bool = False,
-    impl: str | None = None,
-    threads: int | None = None,
-    progress_bar: bool = True,
-    evaluate: bool = True,
-    extractor: str = "nature",
-    num_envs: int = 8,
-) -> dict:
+def train_with_dagger(cell: str, backend: str, dataset: Path, out: Path, profile: BCProfile,
+                      resume: bool = False, evaluate: bool = True, progress_bar: bool = True,
+                      num_envs: int = 8, **options) -> dict:  # fmt: skip
     """The three stages above; returns the final run's summary (`train_bc`'s), whose dataset
     manifest lists the rounds under "dagger" and whose "continue_from" names the stopped run.
     `resume`: continue whichever stage was interrupted (each refuses to overwrite without it).
+    `options`: `train_bc`'s seed, impl, threads and extractor, for both trainings.
     """
     dataset, out = Path(dataset), Path(out)
-    at = rounds_epoch(profile)
     before, round_sets = stages(out, dataset, profile)
     if (out / checkpoint.NAME).exists() and not resume:  # before the rounds, not after them
         raise ValueError(
             f"out: {out} already holds a checkpoint; pass --resume to continue it or choose "
             "another --out"
         )
-    common = {"impl": impl, "threads": threads, "progress_bar": progress_bar,
-              "extractor": extractor}  # fmt: skip
     if not (out / checkpoint.NAME).exists():
-        train_bc(cell, backend, dataset, before, profile, seed,
-                 resume=resume and (before / checkpoint.NAME).exists(), stop_after=at,
-                 **common)  # fmt: skip
+        train_bc(cell, backend, dataset, before, profile, progress_bar=progress_bar,
+                 resume=resume and (before / checkpoint.NAME).exists(),
+                 stop_after=rounds_epoch(profile), **options)  # fmt: skip
     grown = dataset
     for plan, target in zip(RECIPE, round_sets):
         sequences = max(1, round(plan.share * _train_count(dataset)))
         grown, _ = aggregate(before, grown, target, sequences, plan.beta, num_envs=num_envs,
                              progress_bar=progress_bar)  # fmt: skip
-    return train_bc(cell, backend, grown, out, profile, seed, resume=resume,
-                    continue_from=before, evaluate=evaluate, **common)  # fmt: skip
+    return train_bc(cell, backend, grown, out, profile, resume=resume, continue_from=before,
+                    evaluate=evaluate, progress_bar=progress_bar, **options)  # fmt: skip
 
 
 def _train_count(dataset: Path) -> int:

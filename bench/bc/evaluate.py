@@ -31,18 +31,23 @@ from ..atari.settings import AtariSettings, rom_id
 
 
 def play(trainer, settings: AtariSettings, episodes: int, seed: int, max_steps: int,
-         expert_agreement: bool = True, zero_state_on_life_loss: bool = False) -> dict:  # fmt: skip
+         expert_agreement: bool = True, zero_state_on_life_loss: bool = False,
+         progress_bar: bool = False) -> dict:  # fmt: skip
     """-> {"returns": [...], "mean", "std", "truncated", "steps", "expert_agreement"} (the last
     None without an expert for the game or with `expert_agreement=False`, which timing uses so
     that the expert's planning is not timed with the policy). `zero_state_on_life_loss` is a
     diagnostic, not the protocol: it tells whether a policy's failure after a lost life comes
-    from the state it carried there."""
+    from the state it carried there. `progress_bar`: games ended so far, and the step reached."""
+    from tqdm import tqdm
+
     settings = dataclasses.replace(settings, episodic_life=False, clip_rewards=False)
     watched = expert_agreement and rom_id(settings.game) in EXPERTS
     # The expert reads the RAM, which only gymnasium's vector env of single envs exposes.
     envs = (make_expert_vector_env(settings, episodes, asynchronous=False) if watched
             else make_vector_env(settings, episodes))  # fmt: skip
     expert = make_expert(settings.game, episodes) if watched else None
+    bar = tqdm(total=episodes, desc=f"{settings.game} closed loop", unit="game",
+               disable=not progress_bar, leave=False)  # fmt: skip
     try:
         obs, info = envs.reset(seed=seed)
         state, totals = None, np.zeros(episodes)
@@ -60,9 +65,14 @@ def play(trainer, settings: AtariSettings, episodes: int, seed: int, max_steps: 
             if zero_state_on_life_loss:
                 state = trainer.reset_state(state, info["lives"] < lives)
             totals += np.where(finished, 0.0, rewards)
-            finished |= terminated | truncated  # the first game of each env is the one counted
+            ended = finished | terminated | truncated  # the first game of each env is counted
+            bar.update(int(ended.sum() - finished.sum()))
+            finished = ended
             steps += 1
+            if steps % 100 == 0:
+                bar.set_postfix_str(f"step {steps}", refresh=False)
     finally:
+        bar.close()
         envs.close()
     returns = totals.tolist()
     return {
@@ -104,7 +114,8 @@ def main(argv: list[str] | None = None) -> None:
     trainer = make_trainer(meta["backend"], spec, params, 1e-3, meta.get("impl"))
     settings = AtariSettings(meta["dataset_game"], sticky=args.sticky)
     played = play(trainer, settings, args.episodes, args.seed, args.max_steps,
-                  zero_state_on_life_loss=args.zero_state_on_life_loss)  # fmt: skip
+                  zero_state_on_life_loss=args.zero_state_on_life_loss,
+                  progress_bar=True)  # fmt: skip
     share = played["expert_agreement"]
     print(f"{args.run.name} after {meta['epochs_done']} epochs: returns {played['returns']}, "
           f"mean {played['mean']:.1f} ± {played['std']:.1f}, {played['truncated']} cut at "

@@ -145,7 +145,7 @@ def train_bc(
     closed_loop = None
     if evaluate and stop_after is None:
         closed_loop = play(trainer, settings, profile.eval_episodes, seed + 1000,
-                           profile.eval_max_steps)  # fmt: skip
+                           profile.eval_max_steps, progress_bar=progress_bar)  # fmt: skip
     summary = {
         **identity,
         "cell": cell,

@@ -102,7 +102,6 @@ def aggregate(
     out.mkdir(parents=True, exist_ok=True)
     progress = load_progress(out / PROGRESS, identity)
     write_json_atomic(out / PROGRESS, progress)  # before any .npz: marks the folder ours
-    _link_source(files, out)
     # Seeded as `generate` seeds a dataset of `sequences` (so beta = 1 writes its files),
     # numbered after the source's.
     planned = plan_shards({"train": sequences}, seed, identity["shard_size"])
@@ -110,6 +109,7 @@ def aggregate(
     pending = pending_shards(shards, progress, out)
     if not pending and (out / MANIFEST).exists():  # a finished round: keep its record as it is
         return out, dataset_manifest(out)
+    _link_source(files, out)
     spec = PolicySpec.from_config(meta["policy"])
     trainer = make_trainer(meta["backend"], spec, params, 1e-3, meta.get("impl"))
     bar = tqdm(total=sequences, initial=sequences - sum(s.count for s in pending), unit="seq",

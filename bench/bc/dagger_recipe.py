@@ -62,9 +62,9 @@ def train_with_dagger(cell: str, backend: str, dataset: Path, out: Path, profile
         train_bc(cell, backend, dataset, before, profile, progress_bar=progress_bar,
                  resume=resume and (before / checkpoint.NAME).exists(),
                  stop_after=rounds_epoch(profile), **options)  # fmt: skip
-    grown = dataset
+    grown, source_count = dataset, _train_count(dataset)
     for plan, target in zip(RECIPE, round_sets):
-        sequences = max(1, round(plan.share * _train_count(dataset)))
+        sequences = max(1, round(plan.share * source_count))
         grown, _ = aggregate(before, grown, target, sequences, plan.beta, num_envs=num_envs,
                              progress_bar=progress_bar)  # fmt: skip
     return train_bc(cell, backend, grown, out, profile, resume=resume, continue_from=before,

@@ -118,6 +118,33 @@ def test_wall_bounce_keeps_the_ball_speed():
     np.testing.assert_allclose(expert.velocity[0], [-8.0, 10.0])
 
 
+def test_margin_is_what_the_next_best_first_action_costs_more(monkeypatch):
+    # env 0: the paddle far left of a ball falling at x ~150 (RIGHT, by far); env 1: the paddle
+    # under it (NOOP). Without a velocity no plan runs and the margin is inf.
+    expert = BreakoutExpert(2)
+    costs, plan_costs = [], expert._plan_costs
+
+    def recorded(*state, **named):
+        costs.append(plan_costs(*state, **named))
+        return costs[-1]
+
+    monkeypatch.setattr(expert, "_plan_costs", recorded)
+    expert.act(
+        np.concatenate([_ram(ball=(150, 110), paddle=60), _ram(ball=(150, 110), paddle=141)])
+    )
+    assert np.isinf(expert.margin).all() and not costs
+    actions = expert.act(
+        np.concatenate([_ram(ball=(154, 124), paddle=60), _ram(ball=(150, 124), paddle=141)])
+    )
+    assert actions.tolist() == [RIGHT, NOOP]
+    first = experts.paddle_plans(expert.horizon)[:, 0]
+    for env, cost in enumerate(costs[0]):
+        chosen = first[np.argmin(cost)]
+        other = min(c for c, f in zip(cost, first) if f != chosen)
+        assert expert.margin[env] == pytest.approx(other - cost.min())
+    assert expert.margin[0] > 1.0 and expert.margin[0] > 10 * expert.margin[1] >= 0
+
+
 def test_fold_reflects_at_both_walls():
     np.testing.assert_allclose(fold(np.array([50.0, 100.0, 205.0]), 55.0, 201.0), [60, 100, 197])
 

@@ -56,41 +56,71 @@ PERTURBATIONS = {
 }
 
 
+def alternative_actions(expert, ram: np.ndarray, signs: np.random.Generator) -> dict:
+    """ram (N, 128) uint8 -> {name: (N,) int64, the expert's action with that reading off} for
+    each of `PERTURBATIONS`, a random sign per env. The expert's memory does not move: call it
+    before `expert.act(ram)`."""
+    alternatives = {}
+    for name, perturb in PERTURBATIONS.items():
+        changed = np.stack(
+            [
+                perturb(row.astype(np.int16), int(sign))
+                for row, sign in zip(ram, signs.choice([-1, 1], size=len(ram)))
+            ]
+        )
+        changed = np.clip(changed, 0, 255).astype(np.uint8)
+        # a copy, so the expert's memory moves on only with the true reading
+        alternatives[name] = copy.deepcopy(expert).act(changed)
+    return alternatives  # fmt: skip
+
+
+def expert_games(steps: int, seed: int = 0, sticky: float = 0.25, num_envs: int = 1):
+    """Play `steps` agent steps of the Breakout expert in `num_envs` envs (full games, one
+    process); per step, yield a dict of
+        obs (N, 84, 84, 4) uint8: what a policy sees;
+        actions (N,) int64: the expert's choice, which the envs then play;
+        counted (N,) bool: ball in play, velocity known, action not FIRE (where the flips count);
+        flips {name: (N,) bool}: the action would have been another with that reading off;
+        margin (N,) float: the expert's margin over its next best first action (`margin`);
+        new_episode (N,) bool: obs is the first of a new game (a policy zeroes its state).
+    Deterministic for a seed."""
+    from .envs import make_expert_vector_env
+
+    for name, value in (("steps", steps), ("num_envs", num_envs)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+    envs = make_expert_vector_env(AtariSettings("breakout", sticky=sticky), num_envs, False)
+    expert = make_expert("breakout", num_envs, seed)
+    signs = np.random.default_rng(seed)
+    new_episode, ended = np.ones(num_envs, bool), np.zeros(num_envs, bool)
+    try:
+        obs, info = envs.reset(seed=seed)
+        for _ in range(steps):
+            alternatives = alternative_actions(expert, info["ram"], signs)
+            actions = expert.act(info["ram"])
+            flips = {name: other != actions for name, other in alternatives.items()}
+            counted = (actions != FIRE) & expert.has_velocity
+            yield {"obs": obs, "actions": actions, "counted": counted, "flips": flips,
+                   "margin": expert.margin.copy(), "new_episode": new_episode}  # fmt: skip
+            obs, _reward, terminated, truncated, info = envs.step(actions)
+            # NEXT_STEP autoreset: the step after a game ends begins the next one
+            new_episode, ended = ended, (terminated | truncated) & ~ended
+            for i in np.nonzero(new_episode)[0]:
+                expert.reset(i)
+    finally:
+        envs.close()
+
+
 def flip_rates(steps: int = 3000, seed: int = 0, sticky: float = 0.25) -> dict:
     """Play `steps` agent steps of the Breakout expert (one env, full games); -> {"steps": the
     steps counted (ball in play, velocity known), name: % of them whose action flips} for each
     of `PERTURBATIONS`. Deterministic for a seed."""
-    from .envs import make_expert_vector_env
-
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps: expected a positive integer, got {steps!r}")
-    settings = AtariSettings("breakout", sticky=sticky)
-    envs = make_expert_vector_env(settings, 1)
-    expert = make_expert("breakout", 1, seed)
-    signs = np.random.default_rng(seed)
     flips = dict.fromkeys(PERTURBATIONS, 0)
-    counted, restarting = 0, False
-    try:
-        _, info = envs.reset(seed=seed)
-        for _ in range(steps):
-            ram = info["ram"]
-            alternatives = {}
-            for name, perturb in PERTURBATIONS.items():
-                changed = perturb(ram[0].astype(np.int16), int(signs.choice([-1, 1])))
-                changed = np.clip(changed, 0, 255).astype(np.uint8)[None]
-                # a copy, so the expert's memory moves on only with the true reading
-                alternatives[name] = copy.deepcopy(expert).act(changed)[0]
-            action = expert.act(ram)
-            if action[0] != FIRE and expert.has_velocity[0]:
-                counted += 1
-                for name, alternative in alternatives.items():
-                    flips[name] += int(alternative != action[0])
-            _, _, terminated, truncated, info = envs.step(action)
-            if restarting:  # NEXT_STEP autoreset: this step began a new game
-                expert.reset(0)
-            restarting = bool(terminated[0] or truncated[0])
-    finally:
-        envs.close()
+    counted = 0
+    for step in expert_games(steps, seed, sticky):
+        counted += int(step["counted"].sum())
+        for name, flipped_here in step["flips"].items():
+            flips[name] += int((flipped_here & step["counted"]).sum())
     return {"steps": counted, **{k: 100 * v / max(counted, 1) for k, v in flips.items()}}
 
 

@@ -126,6 +126,10 @@ class BreakoutExpert:
         self.velocity = np.zeros((num_envs, 2))  # estimated (vx, vy) per agent step
         self.has_velocity = np.zeros(num_envs, bool)
         self.prev_direction = np.zeros(num_envs)  # last paddle direction played (sticky model)
+        # Per env, after `act`: how much cheaper the chosen first action's best plan was than
+        # the best plan starting otherwise (inf where no plan ran). Near 0, the choice is a
+        # near tie that small differences in the readings decide (`bench.bc.mistakes`).
+        self.margin = np.full(num_envs, np.inf)
 
     def reset(self, index: int) -> None:
         """Forget env `index`'s memory: call it when that env starts a new episode."""
@@ -143,11 +147,11 @@ class BreakoutExpert:
         ball_x, ball_y = ram[:, RAM_BALL_X], ram[:, RAM_BALL_Y]
         in_play = ball_y > 0
         vx, vy = self._estimate_velocity(ball_x, ball_y)
-        direction = np.zeros(self.num_envs)
+        direction, margin = np.zeros(self.num_envs), np.full(self.num_envs, np.inf)
         moving = in_play & self.has_prev  # a velocity needs two readings
         if moving.any():
             small = ram[moving, RAM_PADDLE_SIZE] == SMALL_PADDLE
-            direction[moving] = self._plan(
+            direction[moving], margin[moving] = self._plan(
                 ball_x[moving],
                 ball_y[moving],
                 vx[moving],
@@ -164,6 +168,7 @@ class BreakoutExpert:
         self.prev_ball = np.stack([ball_x, ball_y], 1)
         self.has_prev = in_play
         self.prev_direction = direction
+        self.margin = margin
         return actions.astype(np.int64)
 
     def sent(self, actions: np.ndarray) -> None:
@@ -231,8 +236,18 @@ class BreakoutExpert:
             distance += np.abs(target[:, None, None] - np.clip(pot, PADDLE_MIN, PADDLE_MAX))
         return at_hit, pot, distance / frames
 
-    def _plan(self, ball_x, ball_y, vx, vy, pot, paddle, prev_direction, centre, half):
-        """(N,) state -> (N,) paddle direction (+1 RIGHT, 0 NOOP, -1 LEFT) to play now."""
+    def _plan(self, *state, **named):
+        """(N,) state (as `_plan_costs`) -> (N,) paddle direction (+1 RIGHT, 0 NOOP, -1 LEFT)
+        to play now, and (N,) its margin: the cost of the best plan that starts otherwise minus
+        the best's."""
+        cost = self._plan_costs(*state, **named)
+        best = cost.argmin(1)
+        first = paddle_plans(self.horizon)[:, 0]
+        otherwise = np.where(first[None, :] == first[best][:, None], np.inf, cost).min(1)
+        return first[best], otherwise - cost.min(1)
+
+    def _plan_costs(self, ball_x, ball_y, vx, vy, pot, paddle, prev_direction, centre, half):
+        """(N,) state -> (N, 3**horizon) cost of each plan of `paddle_plans`."""
         frames = 4 * self.horizon
         # frame (1-based) in which the ball reaches PADDLE_Y; 0 when not within the horizon
         steps_to_hit = np.where(vy > 0, (PADDLE_Y - ball_y) / np.maximum(vy, 1e-9), np.inf)
@@ -253,12 +268,11 @@ class BreakoutExpert:
         reach = 4 * POT_SPEED * np.maximum(np.where(vy > 0, steps_to_hit, 99) - self.horizon, 0)
         end = np.abs(target[:, None] - np.clip(pot_end, PADDLE_MIN, PADDLE_MAX).mean(2))
         late = np.maximum(end - reach[:, None], 0) ** 2 + 0.1 * end
-        cost = (
+        return (
             np.where(near[:, None], miss, late)
             + self.track_weight * track.mean(2)
             + self.move_weight * np.abs(plans).sum(1)
         )
-        return plans[cost.argmin(1), 0]
 
 
 EXPERTS = {"breakout": BreakoutExpert}

@@ -85,6 +85,17 @@ def play(trainer, settings: AtariSettings, episodes: int, seed: int, max_steps: 
     }
 
 
+def load_run(run: Path):
+    """A run folder -> (its last checkpoint's policy as a trainer, the checkpoint's metadata)."""
+    from .. import checkpoint
+    from .spec import PolicySpec
+    from .train import make_trainer
+
+    params, _, meta = checkpoint.load(Path(run) / checkpoint.NAME)
+    spec = PolicySpec.from_config(meta["policy"])
+    return make_trainer(meta["backend"], spec, params, 1e-3, meta.get("impl")), meta
+
+
 def main(argv: list[str] | None = None) -> None:
     from cells.preload import before_tensorflow
 
@@ -105,13 +116,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     before_tensorflow()
-    from .. import checkpoint
-    from .spec import PolicySpec
-    from .train import make_trainer
-
-    params, _, meta = checkpoint.load(args.run / checkpoint.NAME)
-    spec = PolicySpec.from_config(meta["policy"])
-    trainer = make_trainer(meta["backend"], spec, params, 1e-3, meta.get("impl"))
+    trainer, meta = load_run(args.run)
     settings = AtariSettings(meta["dataset_game"], sticky=args.sticky)
     played = play(trainer, settings, args.episodes, args.seed, args.max_steps,
                   zero_state_on_life_loss=args.zero_state_on_life_loss,

@@ -337,7 +337,9 @@ def _add_train(subparsers) -> None:
     bc.add_argument("--backend", required=True, choices=("torch", "tf"))
     bc.add_argument("--profile", default="quick", choices=tuple(PROFILES))
     bc.add_argument("--game", default="breakout", help="game of the dataset (default breakout)")
-    bc.add_argument("--dataset", type=Path, help="dataset folder (default data/<game>-<profile>)")
+    bc.add_argument("--dataset", type=Path,
+                    help="dataset folder (default data/<game>-<profile>, generated or completed "
+                    "to the profile's size); a finished one is used whatever its size")  # fmt: skip
     bc.add_argument("--out", type=Path, help="run folder (default results/bc/train/<run name>)")
     bc.add_argument("--seed", type=int, default=0, help="seed of weights and batch order")
     bc.add_argument("--impl", help="cell implementation (default eager for torch, graph for tf)")

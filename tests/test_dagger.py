@@ -213,6 +213,16 @@ def test_the_command_line_round_and_its_continuation(source, runs, tmp_path, cap
     assert "dagger: it trains, plays the rounds and continues by itself" in capsys.readouterr().err
 
 
+def test_a_finished_dataset_given_explicitly_is_used_as_it_is(source):
+    """The source was generated here with 6 + 2 sequences, not the smoke profile's 8 + 4:
+    `ensure_dataset` must not complete it with the default settings."""
+    from bench.bc.suite import ensure_dataset
+
+    before = sequences.read_manifest(source)
+    assert ensure_dataset("breakout", SMOKE, source) == source
+    assert sequences.read_manifest(source) == before and before["counts"] == {"train": 6, "val": 2}
+
+
 def test_a_schedule_stopped_early_for_a_round_and_continued(source, tmp_path):
     """`stop_after` trains the first epochs of a cosine schedule and skips the closed loop; a
     run continued from it finishes the same schedule (its lr where the whole run's would be),

@@ -40,15 +40,18 @@ def _dataset_lock(directory: Path):
 
 
 def ensure_dataset(game: str, profile: BCProfile, directory: Path | None = None) -> Path:
-    """The profile's dataset folder, generated (or completed) when needed."""
+    """The profile's dataset folder, generated (or completed) when needed. A finished
+    `directory` given explicitly is used as it is, whatever its size: completing it to the
+    profile's counts would play the default settings into a dataset made with others."""
     from ..atari.generate import PROGRESS, generate
     from ..atari.sequences import read_manifest
 
-    directory = Path(directory) if directory else dataset_dir(game, profile)
+    directory_given = directory is not None
+    directory = Path(directory) if directory_given else dataset_dir(game, profile)
     wanted = {"train": profile.train, "val": profile.val}
     with _dataset_lock(directory):
         manifest = read_manifest(directory) if directory.is_dir() else None
-        if manifest is not None and manifest["counts"] == wanted:
+        if manifest is not None and (directory_given or manifest["counts"] == wanted):
             return directory
         # Absent, or generated here but unfinished / of another size: (re)generate, which
         # resumes. A folder from elsewhere (ncps's) is used as it is.

@@ -61,3 +61,25 @@ def test_a_policy_is_scored_against_the_expert_it_watches():
 def test_bad_steps_are_named():
     with pytest.raises(ValueError, match="steps: expected a positive integer, got 0"):
         split_accuracy(_Always(NOOP), steps=0)
+
+
+def test_the_command_on_a_trained_run_and_on_a_missing_one(tmp_path, capsys):
+    pytest.importorskip("torch")
+    from bench.atari.generate import generate
+    from bench.atari.settings import AtariSettings
+    from bench.bc.mistakes import main
+    from bench.bc.profiles import PROFILES
+    from bench.bc.train import train_bc
+
+    data, run = tmp_path / "data", tmp_path / "run"
+    generate(data, AtariSettings("breakout"), 4, 2, num_envs=1, shard_size=2, progress_bar=False)
+    train_bc("gru", "torch", data, run, PROFILES["smoke"], progress_bar=False, evaluate=False)
+    main([str(run), "--steps", "20", "--envs", "2"])
+    said = capsys.readouterr().out
+    assert "run after 1 epochs, 40 steps of the expert's games: accuracy" in said
+    assert "clear:" in said and "ambiguous:" in said and "ball x 1 px:" in said
+    assert said.count("accuracy") == 1 + 2 + len(PERTURBATIONS) + 5  # 5: the margins
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(tmp_path / "nowhere")])
+    assert exit_info.value.code == 2
+    assert "run: checkpoint:" in capsys.readouterr().err

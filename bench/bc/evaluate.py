@@ -116,7 +116,10 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     before_tensorflow()
-    trainer, meta = load_run(args.run)
+    try:
+        trainer, meta = load_run(args.run)
+    except ValueError as error:  # no checkpoint, or a corrupt one: said without a traceback
+        parser.error(f"run: {error}")
     settings = AtariSettings(meta["dataset_game"], sticky=args.sticky)
     played = play(trainer, settings, args.episodes, args.seed, args.max_steps,
                   zero_state_on_life_loss=args.zero_state_on_life_loss,

@@ -100,7 +100,10 @@ def main(argv: list[str] | None = None) -> None:
     before_tensorflow()
     from .evaluate import load_run
 
-    trainer, meta = load_run(args.run)
+    try:
+        trainer, meta = load_run(args.run)
+    except ValueError as error:  # no checkpoint, or a corrupt one: said without a traceback
+        parser.error(f"run: {error}")
     if meta["dataset_game"] != "breakout":
         parser.error(f"run: the ambiguity of labels is measured for breakout, the run learned "
                      f"{meta['dataset_game']!r}")  # fmt: skip

@@ -71,7 +71,7 @@ def alternative_actions(expert, ram: np.ndarray, signs: np.random.Generator) -> 
         changed = np.clip(changed, 0, 255).astype(np.uint8)
         # a copy, so the expert's memory moves on only with the true reading
         alternatives[name] = copy.deepcopy(expert).act(changed)
-    return alternatives  # fmt: skip
+    return alternatives
 
 
 def expert_games(steps: int, seed: int = 0, sticky: float = 0.25, num_envs: int = 1):

@@ -30,14 +30,14 @@ def split_accuracy(
     bins: int = 5,
     progress_bar: bool = False,
 ) -> dict:
-    """Watch `steps` agent steps of `num_envs` Breakout expert games -> {
-    "steps": every step watched, "accuracy": the policy's share of them right,
-    "in_play": {"steps", "accuracy"} over the steps with the ball in play and moving,
-    "clear", "ambiguous", and per perturbation "flips": {name: ...}: {"share" of in_play,
-        "accuracy"},
-    "margins": `bins` equal parts of in_play by the expert's margin, smallest first:
-        [{"share", "accuracy", "low", "high"}],
-    "confusion": (4, 4) counts, rows the expert's action, columns the policy's}."""
+    """Watch `steps` agent steps of `num_envs` Breakout expert games; returns a dict of
+
+    steps, accuracy: every step watched, and the policy's share of them right;
+    in_play: {"steps", "accuracy"} over the steps with the ball in play and moving;
+    clear, ambiguous, flips {perturbation: ...}: {"share" of in_play, "accuracy"};
+    margins: `bins` equal parts of in_play by the expert's margin, smallest first, each
+        {"share", "accuracy", "low", "high"};
+    confusion: (4, 4) counts, rows the expert's action, columns the policy's."""
     from ..atari.ambiguity import expert_games
 
     watched: dict[str, list] = {"expert": [], "policy": [], "in_play": [], "margin": []}

@@ -58,6 +58,16 @@ def test_a_policy_is_scored_against_the_expert_it_watches():
         assert found["accuracy"] == pytest.approx(np.mean(labels == action))
 
 
+def test_a_part_no_step_fell_in_has_no_accuracy(recwarn):
+    """2 steps from a reset: the ball has no velocity yet, so nothing is in play or ambiguous;
+    those parts say None rather than a mean of nothing (numpy's nan and its warning)."""
+    found = split_accuracy(_Always(NOOP), steps=2, seed=3, num_envs=1)
+    assert found["in_play"] == {"steps": 0, "accuracy": None}
+    assert found["ambiguous"] == {"share": None, "accuracy": None} and found["margins"] == []
+    assert found["accuracy"] == pytest.approx(np.trace(found["confusion"]) / 2)
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+
+
 def test_bad_steps_are_named():
     with pytest.raises(ValueError, match="steps: expected a positive integer, got 0"):
         split_accuracy(_Always(NOOP), steps=0)

@@ -21,6 +21,15 @@ import numpy as np
 from tqdm import tqdm
 
 
+def _mean(values: np.ndarray) -> float | None:
+    """The mean of a boolean array; None for an empty one (no such step was watched)."""
+    return float(values.mean()) if values.size else None
+
+
+def _percent(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1%}"
+
+
 def split_accuracy(
     trainer,
     steps: int,
@@ -59,7 +68,7 @@ def split_accuracy(
     right, margin = correct[in_play], margin[in_play]
 
     def part(where: np.ndarray) -> dict:
-        return {"share": float(where.mean()), "accuracy": float(right[where].mean())}
+        return {"share": _mean(where), "accuracy": _mean(right[where])}
 
     ambiguous = np.logical_or.reduce(list(flips.values()))
     order = np.argsort(margin, kind="stable")
@@ -74,7 +83,7 @@ def split_accuracy(
     return {
         "steps": len(correct),
         "accuracy": float(correct.mean()),
-        "in_play": {"steps": int(in_play.sum()), "accuracy": float(right.mean())},
+        "in_play": {"steps": int(in_play.sum()), "accuracy": _mean(right)},
         "clear": part(~ambiguous),
         "ambiguous": part(ambiguous),
         "flips": {name: part(f) for name, f in flips.items()},
@@ -110,17 +119,19 @@ def main(argv: list[str] | None = None) -> None:
     found = split_accuracy(
         trainer, args.steps, args.seed, args.envs, args.sticky, progress_bar=True
     )
+    in_play = found["in_play"]
     print(f"{args.run.name} after {meta['epochs_done']} epochs, {found['steps']} steps of the "
           f"expert's games: accuracy {found['accuracy']:.1%}; ball in play "
-          f"{found['in_play']['steps']} steps, {found['in_play']['accuracy']:.1%}")  # fmt: skip
+          f"{in_play['steps']} steps, {_percent(in_play['accuracy'])}")  # fmt: skip
     for name in ("clear", "ambiguous", *found["flips"]):
         part = found.get(name) or found["flips"][name]
-        print(f"  {name:>20}: {part['share']:6.1%} of them, accuracy {part['accuracy']:.1%}")
+        print(f"  {name:>20}: {_percent(part['share']):>6} of them, "
+              f"accuracy {_percent(part['accuracy'])}")  # fmt: skip
     print("by the expert's margin over its next best first action (cost units):")
     for part in found["margins"]:
         print(
-            f"  {part['low']:9.4f} to {part['high']:9.4f}: {part['share']:6.1%} of them, "
-            f"accuracy {part['accuracy']:.1%}"
+            f"  {part['low']:9.4f} to {part['high']:9.4f}: {_percent(part['share']):>6} of "
+            f"them, accuracy {_percent(part['accuracy'])}"
         )
     print("confusion (rows: expert NOOP FIRE RIGHT LEFT; columns: policy):")
     for row in found["confusion"]:

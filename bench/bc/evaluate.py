@@ -96,30 +96,37 @@ def load_run(run: Path):
     return make_trainer(meta["backend"], spec, params, 1e-3, meta.get("impl")), meta
 
 
-def main(argv: list[str] | None = None) -> None:
+def parse_run(parser: argparse.ArgumentParser, argv: list[str] | None):
+    """Add the arguments every command on a run's checkpoint takes (the run, sticky actions),
+    parse `argv` and load the run -> (args, trainer, checkpoint metadata). A run without a
+    readable checkpoint is a usage error naming it, not a traceback."""
     from cells.preload import before_tensorflow
 
+    parser.add_argument("run", type=Path, help="run folder holding checkpoint.npz")
+    parser.add_argument("--sticky", type=float, default=0.25, help="sticky actions (0.25)")
+    args = parser.parse_args(argv)
+    before_tensorflow()
+    try:
+        return args, *load_run(args.run)
+    except ValueError as error:
+        parser.error(f"run: {error}")
+
+
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m bench.bc.evaluate",
         description="Closed-loop games of a BC run's checkpoint: returns, and the share of the "
         "policy's steps on which the scripted expert, watching, would have played the same.",
     )
-    parser.add_argument("run", type=Path, help="run folder holding checkpoint.npz")
     parser.add_argument("--episodes", type=int, default=6, help="games (default 6)")
     parser.add_argument("--max-steps", type=int, default=27_000, help="step cap (default 27000)")
     parser.add_argument("--seed", type=int, default=1000, help="games' seed (default 1000)")
-    parser.add_argument("--sticky", type=float, default=0.25, help="sticky actions (0.25)")
     parser.add_argument(
         "--zero-state-on-life-loss",
         action="store_true",
         help="diagnostic: zero the policy's state whenever a life is lost",
     )
-    args = parser.parse_args(argv)
-    before_tensorflow()
-    try:
-        trainer, meta = load_run(args.run)
-    except ValueError as error:  # no checkpoint, or a corrupt one: said without a traceback
-        parser.error(f"run: {error}")
+    args, trainer, meta = parse_run(parser, argv)
     settings = AtariSettings(meta["dataset_game"], sticky=args.sticky)
     played = play(trainer, settings, args.episodes, args.seed, args.max_steps,
                   zero_state_on_life_loss=args.zero_state_on_life_loss,

@@ -15,7 +15,6 @@ ones, by the model or its training.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
@@ -93,26 +92,17 @@ def split_accuracy(
 
 
 def main(argv: list[str] | None = None) -> None:
-    from cells.preload import before_tensorflow
+    from .evaluate import parse_run
 
     parser = argparse.ArgumentParser(
         prog="python -m bench.bc.mistakes",
         description="A BC run's policy watches the Breakout expert's games and predicts its "
         "actions; its accuracy on the steps a 1-px reading decides against the others.",
     )
-    parser.add_argument("run", type=Path, help="run folder holding checkpoint.npz")
     parser.add_argument("--steps", type=int, default=1000, help="agent steps per env (1000)")
     parser.add_argument("--envs", type=int, default=8, help="games watched at once (8)")
     parser.add_argument("--seed", type=int, default=2000, help="games' seed (2000)")
-    parser.add_argument("--sticky", type=float, default=0.25, help="sticky actions (0.25)")
-    args = parser.parse_args(argv)
-    before_tensorflow()
-    from .evaluate import load_run
-
-    try:
-        trainer, meta = load_run(args.run)
-    except ValueError as error:  # no checkpoint, or a corrupt one: said without a traceback
-        parser.error(f"run: {error}")
+    args, trainer, meta = parse_run(parser, argv)
     if meta["dataset_game"] != "breakout":
         parser.error(f"run: the ambiguity of labels is measured for breakout, the run learned "
                      f"{meta['dataset_game']!r}")  # fmt: skip

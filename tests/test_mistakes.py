@@ -73,7 +73,7 @@ def test_bad_steps_are_named():
         split_accuracy(_Always(NOOP), steps=0)
 
 
-def test_the_command_on_a_trained_run_and_on_a_missing_one(tmp_path, capsys):
+def test_the_commands_on_a_trained_run_and_on_a_missing_one(tmp_path, capsys):
     pytest.importorskip("torch")
     from bench.atari.generate import generate
     from bench.atari.settings import AtariSettings
@@ -92,4 +92,12 @@ def test_the_command_on_a_trained_run_and_on_a_missing_one(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main([str(tmp_path / "nowhere")])
     assert exit_info.value.code == 2
+    assert "run: checkpoint:" in capsys.readouterr().err
+    # The closed-loop replay reads its run the same way (`parse_run`).
+    from bench.bc.evaluate import main as evaluate_main
+
+    evaluate_main([str(run), "--episodes", "1", "--max-steps", "20"])
+    assert "run after 1 epochs: returns [" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        evaluate_main([str(tmp_path / "nowhere")])
     assert "run: checkpoint:" in capsys.readouterr().err

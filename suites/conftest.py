@@ -20,7 +20,7 @@ before_tensorflow()  # torch and Triton load before TF, always
 
 import pytest  # noqa: E402
 
-from bench import kernels  # noqa: E402
+from bench import kernel_pairs, kernels  # noqa: E402
 from bench.results import DEFAULT_RESULTS, machine_info, write_json_atomic  # noqa: E402
 
 PROFILES = ("smoke", "quick", "full")
@@ -123,6 +123,10 @@ def pytest_terminal_summary(terminalreporter):
         if suite == "kernels":
             terminalreporter.write_sep("-", "kernel ratios (same run)")
             terminalreporter.write_line(kernels.format_ratio_table(kernels.ratio_table(document)))
+            pairs = kernel_pairs.pair_rows(document)
+            if pairs:
+                terminalreporter.write_sep("-", "paired ratios (A and B alternated, same run)")
+                terminalreporter.write_line(kernel_pairs.format_pair_rows(pairs))
         if suite == "reference":
             from bench import ode_bench  # needs numba, which only this suite requires
 

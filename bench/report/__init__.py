@@ -74,8 +74,8 @@ def build_report(results: str | Path = "results", out: str | Path | None = None,
         built.insert(1, sections.baseline_section(comparison, threshold, baseline, problems))
     csvs = {name: frame for name, frame in loaded.tables.items() if not frame.empty}
     csvs["kernels"] = derived["kernel"] if not derived["kernel"].empty else csvs.get("kernels")
-    csvs.update({name: derived[name] for name in ("verify_checks", "forward_backward",
-                                                  "a2c_curves", "summary")
+    csvs.update({name: derived[name] for name in ("kernel_pairs", "verify_checks",
+                                                  "forward_backward", "a2c_curves", "summary")
                  if not derived[name].empty})  # fmt: skip
     if comparison is not None and not comparison.empty:
         csvs["baseline"] = comparison

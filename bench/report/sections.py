@@ -159,23 +159,33 @@ def _shape_text(kernel: pd.DataFrame) -> str:
 
 
 def kernels_section(results: Results, derived: dict) -> Section:
-    kernel = derived["kernel"]
-    if kernel.empty:
+    kernel, pairs = derived["kernel"], derived["kernel_pairs"]
+    if kernel.empty and pairs.empty:
         return Section("kernels", "Kernel timings", [missing_note("kernel timings", "kernels")])
-    blocks: list = [Text(run_text(results, "kernels") + f" Workloads: {_shape_text(kernel)}.")]
+    blocks: list = [Text(run_text(results, "kernels") + (
+        f" Workloads: {_shape_text(kernel)}." if not kernel.empty else ""))]  # fmt: skip
     load = _load_note(results, "kernels")
     if load:
         blocks.append(load)
-    blocks.append(Figure("kernel_times", figures.kernel_times(kernel),
-                         "Median time per call of every cell x backend/impl, per kind (step: one "
-                         "length-1 call on a given state; forward: a sequence under no_grad; "
-                         "forward+backward: a sequence and every weight gradient)."))  # fmt: skip
+    if not kernel.empty:
+        blocks += _kernel_blocks(kernel, derived["forward_backward"])
+    if not pairs.empty:
+        blocks.append(_pairs_table(pairs))
+    return Section("kernels", "Kernel timings", blocks)
+
+
+def _kernel_blocks(kernel: pd.DataFrame, ratios: pd.DataFrame) -> list:
+    """Figures and the table of the single workloads."""
+    blocks: list = [Figure("kernel_times", figures.kernel_times(kernel),
+                           "Median time per call of every cell x backend/impl, per kind (step: "
+                           "one length-1 call on a given state; forward: a sequence under "
+                           "no_grad; forward+backward: a sequence and every weight "
+                           "gradient).")]  # fmt: skip
     if kernel["speedup_vs_torch_lstm"].notna().any():
         blocks.append(Figure("kernel_speedups", figures.kernel_speedups(kernel),
                              "Speed-up vs nn.LSTM (torch/native lstm) of the same kind and "
                              "shape, same run: nn.LSTM's median / the workload's (> 1: "
                              "faster)."))  # fmt: skip
-    ratios = derived["forward_backward"]
     if not ratios.empty:
         blocks.append(Figure("forward_backward", figures.forward_backward(ratios),
                              "Forward vs backward: (forward+backward) time / forward time of "
@@ -191,7 +201,21 @@ def kernels_section(results: Results, derived: dict) -> Section:
     blocks.append(Table(display(kernel, columns), "Every timed workload; speed-ups are the "
                         "baseline's median / this median, same run (> 1: faster).",
                         "kernels.csv"))  # fmt: skip
-    return Section("kernels", "Kernel timings", blocks)
+    return blocks
+
+
+def _pairs_table(pairs: pd.DataFrame) -> Table:
+    columns = {
+        "kind": ("kind", text), "shape": ("shape", text), "a": ("A", text), "b": ("B", text),
+        "a_median_ms": ("A ms", num), "b_median_ms": ("B ms", num), "ratio": ("A / B", times),
+        "ratio_q1": ("IQR from", times), "ratio_q3": ("IQR to", times),
+        "target": ("target", times),
+        "met": ("met", lambda v: {True: "yes", False: "no"}.get(v, "–")),
+    }  # fmt: skip
+    return Table(display(pairs, columns), "Paired timings: A and B run in alternation, so a "
+                 "slow spell of the machine falls on both. A / B is the median of the per-round "
+                 "ratios (< 1: A is faster), with their interquartile range, against the kernel "
+                 "issue's target.", "kernel_pairs.csv")  # fmt: skip
 
 
 def _load_note(results: Results, suite: str) -> Note | None:
@@ -373,6 +397,7 @@ def derive(results: Results) -> dict[str, pd.DataFrame]:
     checks = tables.verify_checks(results.table("verify"))
     return {
         "kernel": kernel,
+        "kernel_pairs": tables.kernel_pairs(results.table("kernels")),
         "forward_backward": tables.forward_backward(kernel),
         "verify_checks": checks,
         # One profile per figure: a smoke run beside a full one would make a meaningless band.

@@ -38,7 +38,10 @@ def kernel_table(kernels: pd.DataFrame) -> pd.DataFrame:
     needed = {"cell", "backend", "impl", "kind", "median_ms"}
     if kernels.empty or not needed <= set(kernels.columns):
         return pd.DataFrame()
-    frame = kernels.copy()
+    frame = kernels[kernels["pair"].isna()] if "pair" in kernels else kernels.copy()
+    if frame.empty:
+        return pd.DataFrame()
+    frame = frame.copy()
     frame["shape"] = frame["shape_name"] if "shape_name" in frame else "default"
     frame["label"] = frame["backend"] + "/" + frame["impl"]
     where = ["kind", "shape"]
@@ -53,6 +56,27 @@ def kernel_table(kernels: pd.DataFrame) -> pd.DataFrame:
     frame["_k"] = frame["kind"].map(rank(KIND_ORDER))
     frame["_i"] = frame["label"].map(rank(IMPL_ORDER))
     return frame.sort_values(["shape", "_k", "_c", "_i"]).drop(columns=["_c", "_k", "_i"])
+
+
+def kernel_pairs(kernels: pd.DataFrame) -> pd.DataFrame:
+    """The suite's paired timings (A and B alternated, `bench.kernel_pairs`): kind, shape, a, b
+    ("backend/impl cell"), a_median_ms, b_median_ms, ratio (median of the per-round A/B),
+    ratio_q1, ratio_q3, target (None: no target) and met."""
+    needed = {"pair", "a_cell", "a_backend", "a_impl", "b_cell", "b_backend", "b_impl", "ratio"}
+    if kernels.empty or not needed <= set(kernels.columns):
+        return pd.DataFrame()
+    frame = kernels[kernels["pair"].notna()].copy()
+    for side in ("a", "b"):
+        frame[side] = (frame[f"{side}_backend"] + "/" + frame[f"{side}_impl"] + " "
+                       + frame[f"{side}_cell"])  # fmt: skip
+    frame["shape"] = frame["shape_name"] if "shape_name" in frame else "default"
+    frame["target"] = frame["target"] if "target" in frame else np.nan
+    frame["met"] = [None if pd.isna(t) else bool(r <= t)
+                    for r, t in zip(frame["ratio"], frame["target"])]  # fmt: skip
+    frame["_k"] = frame["kind"].map(rank(KIND_ORDER))
+    columns = ["kind", "shape", "a", "b", "a_median_ms", "b_median_ms", "ratio", "ratio_q1",
+               "ratio_q3", "target", "met"]  # fmt: skip
+    return frame.sort_values(["shape", "_k", "a", "b"])[columns].reset_index(drop=True)
 
 
 def rank(order) -> dict:

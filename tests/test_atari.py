@@ -349,6 +349,78 @@ def test_loaders_with_carried_state_yield_lane_order_alike(tiny):
         np.testing.assert_array_equal(row, sequences.load_sequence(files[index])[0])
 
 
+def test_mirror_mask_mirrors_whole_shards_half_the_time_anew_each_epoch():
+    from bench.atari.loaders import mirror_mask
+
+    mask = mirror_mask(1000, 8, seed=3, epoch=0)
+    assert mask.shape == (1000,) and mask.dtype == bool
+    blocks = mask.reshape(-1, 8)
+    assert (blocks == blocks[:, :1]).all()  # a shard is mirrored whole
+    assert 0.35 < mask.mean() < 0.65
+    np.testing.assert_array_equal(mask, mirror_mask(1000, 8, seed=3, epoch=0))
+    assert (mask != mirror_mask(1000, 8, seed=3, epoch=1)).any()
+    assert mirror_mask(5, 2, seed=0, epoch=0).shape == (5,)
+    with pytest.raises(ValueError, match="block: expected >= 1, got 0"):
+        mirror_mask(4, 0, seed=0, epoch=0)
+
+
+def test_breakout_frames_are_left_right_symmetric_but_for_the_score_and_the_paddle():
+    """What mirroring relies on: walls and bricks of an 84x84 frame are their own mirror image
+    (a row at the bottom of the left wall apart), so a mirrored frame shows a Breakout game."""
+    env = make_env(AtariSettings("breakout", sticky=0.0))
+    obs, _ = env.reset(seed=0)
+    env.close()
+    frame = obs[..., -1].astype(int)
+    differs = np.flatnonzero((frame != frame[:, ::-1]).any(axis=1))
+    score, paddle_and_wall_foot = range(0, 6), range(75, 79)
+    assert set(differs) <= set(score) | set(paddle_and_wall_foot)
+    assert (frame[6:13] > 0).all() and (frame[22:38] > 0).all()  # top wall, bricks: full width
+    assert (frame[40:70, 5:79] == 0).all()  # the empty playfield between the side walls
+
+
+def test_loaders_mirror_the_same_shards_alike_and_swap_right_and_left(tiny):
+    pytest.importorskip("torch")
+    pytest.importorskip("tensorflow")
+    from bench.atari.loaders import epoch_order, mirror_mask, tf_dataset, torch_loader
+
+    directory, manifest = tiny
+    files = sequences.list_split(directory, "train")
+    block = manifest["shard_size"]
+    # an epoch in which one of the two shards is mirrored and the other is not
+    epoch = next(e for e in range(64) if len(set(mirror_mask(3, block, 1, e))) == 2)
+    mask, order = mirror_mask(3, block, 1, epoch), epoch_order(3, 1, epoch)
+    ((x_t, y_t),) = torch_loader(directory, "train", 3, seed=1, epoch=epoch, mirror=True)
+    ((x_k, y_k),) = tf_dataset(directory, "train", 3, seed=1, epoch=epoch, mirror=True)
+    np.testing.assert_array_equal(x_t.numpy(), x_k.numpy())
+    np.testing.assert_array_equal(y_t.numpy(), y_k.numpy())
+    for row, index in enumerate(order):
+        obs, actions = sequences.load_sequence(files[index])
+        if mask[index]:
+            obs, actions = obs[:, :, ::-1], np.array([0, 1, 3, 2])[actions]
+        np.testing.assert_array_equal(x_t[row].numpy(), obs)
+        np.testing.assert_array_equal(y_t[row].numpy(), actions)
+    ((plain, _),) = torch_loader(directory, "train", 3, seed=1, epoch=epoch)
+    assert (plain.numpy() != x_t.numpy()).any()
+
+
+def test_mirroring_a_game_without_a_known_mirror_is_refused(tiny, tmp_path):
+    from bench.atari.loaders import mirror_permutation, mirrored
+
+    directory, manifest = tiny
+    np.testing.assert_array_equal(mirror_permutation(directory), [0, 1, 3, 2])
+    obs = np.arange(2 * 84 * 84 * 4, dtype=np.uint8).reshape(2, 84, 84, 4)
+    twice = mirrored(*mirrored(obs, np.array([2, 3]), np.array([0, 1, 3, 2])),
+                     np.array([0, 1, 3, 2]))  # fmt: skip
+    np.testing.assert_array_equal(twice[0], obs)
+    np.testing.assert_array_equal(twice[1], [2, 3])
+    pong = {**manifest, "game": "pong"}
+    (tmp_path / "manifest.json").write_text(json.dumps(pong))
+    with pytest.raises(ValueError, match="game 'pong'; mirroring is defined for"):
+        mirror_permutation(tmp_path)
+    with pytest.raises(ValueError, match="game None"):
+        mirror_permutation(tmp_path / "no-manifest")
+
+
 def test_prefetched_keeps_order_raises_where_the_reader_failed_and_stops_when_closed():
     import threading
 

@@ -78,7 +78,8 @@ PAIRS = (
     _pair("cfc tf cpp", "cfc torch cpp", target=1.5),
     _pair("cfc tf xla", "cfc torch cpp"),
     _pair("ltc tf cpp", "ltc torch cpp", target=1.5),
-    # GPU (skipped on a CPU): the Triton step against cuDNN's, and Triton's LTC against ncps
+    # GPU (skipped on a CPU): the Triton step against cuDNN's (the target is at the
+    # large shape, B=256 H=256), and Triton's LTC against ncps
     _pair("cfc torch triton", "lstm torch native", kinds=("step",), target=1.2),
     _pair("ltc torch triton", "ltc ncps torch", kinds=("forward",), target=1 / 50),
 )

@@ -162,8 +162,9 @@ def test_html_is_self_contained(report):
 def test_kernel_csv_matches_the_json(smoke_results, report):
     document = _json(smoke_results / "kernels" / "latest.json")
     table = _csv(report, "kernels").set_index("fullname")
-    assert len(table) == len(document["benchmarks"]) > 10
-    for bench in document["benchmarks"]:
+    singles = [b for b in document["benchmarks"] if "pair" not in b["extra_info"]]
+    assert len(table) == len(singles) > 10
+    for bench in singles:
         row, info = table.loc[bench["fullname"]], bench["extra_info"]
         assert row["median_ms"] == pytest.approx(bench["stats"]["median"] * 1e3, rel=1e-12)
         assert row["iqr_ms"] == pytest.approx(bench["stats"]["iqr"] * 1e3, rel=1e-12)
@@ -171,13 +172,21 @@ def test_kernel_csv_matches_the_json(smoke_results, report):
             info["cell"], info["backend"], info["impl"], info["kind"])  # fmt: skip
         assert row["shape_batch"] == info["shape"]["batch"]
         assert row["gflops"] == pytest.approx(info["gflops"], rel=1e-12)
+    pairs = [b["extra_info"] for b in document["benchmarks"] if "pair" in b["extra_info"]]
+    table = _csv(report, "kernel_pairs")
+    assert len(table) == len(pairs) > 0  # the smoke run times the torch pairs at least
+    for info in pairs:
+        row = table[(table["a"] == "{backend}/{impl} {cell}".format(**info["a"]))
+                    & (table["b"] == "{backend}/{impl} {cell}".format(**info["b"]))
+                    & (table["kind"] == info["kind"])]  # fmt: skip
+        assert row["ratio"].item() == pytest.approx(info["ratio"], rel=1e-12)
 
 
 def _medians(document) -> dict:
-    """(cell, backend, impl, kind) -> median seconds."""
+    """(cell, backend, impl, kind) -> median seconds of the single workloads."""
     keys = ("cell", "backend", "impl", "kind")
     return {tuple(b["extra_info"][k] for k in keys): b["stats"]["median"]
-            for b in document["benchmarks"]}  # fmt: skip
+            for b in document["benchmarks"] if "pair" not in b["extra_info"]}  # fmt: skip
 
 
 def test_speedups_and_summary_equal_ratios_of_json_medians(smoke_results, report):

@@ -351,11 +351,6 @@ def _add_train(subparsers) -> None:
                     "sequence of its game ended in (zeros at a new episode), as closed-loop play "
                     "carries it, instead of from zeros every 32 steps; validation likewise; the "
                     "run name gets -carried")  # fmt: skip
-    bc.add_argument("--mirror", action="store_true",
-                    help="see half of the training shards, drawn per epoch, mirrored left to "
-                    "right with RIGHT and LEFT swapped (Breakout's screen is symmetric, so a "
-                    "mirrored game is a game: twice the distinct training data); validation is "
-                    "never mirrored; the run name gets -mirrored")  # fmt: skip
     bc.add_argument("--threads", type=int, help="framework threads (default: all cores)")
     bc.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
     bc.add_argument("--continue-from", type=Path, metavar="RUN",
@@ -379,7 +374,6 @@ def _add_train(subparsers) -> None:
 
 
 def _run_train_bc(args) -> int:
-    from .atari.loaders import mirror_permutation
     from .bc.dagger_recipe import train_with_dagger
     from .bc.profiles import get_profile, rounds_epoch
     from .bc.suite import ensure_dataset, run_name
@@ -394,12 +388,10 @@ def _run_train_bc(args) -> int:
                              "drop --continue-from and --stop-after")  # fmt: skip
         rounds_epoch(profile)
     dataset = ensure_dataset(args.game, profile, args.dataset)
-    if args.mirror:
-        mirror_permutation(dataset)  # a game without a known mirror is refused before training
-    profile = dataclasses.replace(profile, carry_state=args.carry_state or profile.carry_state,
-                                  mirror=args.mirror or profile.mirror)  # fmt: skip
+    if args.carry_state:
+        profile = dataclasses.replace(profile, carry_state=True)
     name = run_name(args.game, args.cell, args.backend, profile.name, args.seed, args.extractor,
-                    profile.carry_state, profile.mirror)  # fmt: skip
+                    profile.carry_state)  # fmt: skip
     if args.continue_from and not args.out:
         name += f"-on-{dataset.name}"
     name += "-dagger" if args.dagger else ""

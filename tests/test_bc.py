@@ -260,34 +260,6 @@ def test_training_with_carried_state_records_it_and_resumes_only_so(dataset, tmp
     assert set(load_bc_runs(tmp_path, [])["bc_runs"]["cell"]) == {"gru (carried state)"}
 
 
-def test_training_on_mirrored_shards_mirrors_training_only_and_resumes_only_so(
-    dataset, tmp_path, monkeypatch
-):
-    import dataclasses
-
-    from bench.bc import torch_trainer
-    from bench.bc.suite import run_name
-    from bench.report.runs import load_bc_runs
-
-    calls, original = [], torch_trainer.torch_loader
-
-    def recording(directory, split, *args, **kwargs):
-        calls.append((split, kwargs.get("mirror", False)))
-        return original(directory, split, *args, **kwargs)
-
-    monkeypatch.setattr(torch_trainer, "torch_loader", recording)
-    mirrored = dataclasses.replace(PROFILES["smoke"], mirror=True, batch_size=3)
-    out = tmp_path / "bc" / "train" / run_name("breakout", "gru", "torch", "smoke", 0,
-                                               mirror=True)  # fmt: skip
-    summary = train_bc("gru", "torch", dataset, out, mirrored, progress_bar=False, evaluate=False)
-    assert summary["profile"]["mirror"] and out.name.endswith("-mirrored")
-    assert sorted(set(calls)) == [("train", True), ("val", False)]
-    plain = dataclasses.replace(mirrored, mirror=False, epochs=2)
-    with pytest.raises(ValueError, match=r"mirror=True \(now False\)"):
-        train_bc("gru", "torch", dataset, out, plain, resume=True, progress_bar=False)
-    assert set(load_bc_runs(tmp_path, [])["bc_runs"]["cell"]) == {"gru (mirrored)"}
-
-
 def test_the_cosine_schedule_sets_each_epochs_lr_in_both_frameworks(dataset, tmp_path):
     import dataclasses
 

@@ -98,7 +98,7 @@ def test_every_grid_option_is_an_option_of_cellbench_train(suite):
 
     parser = build_parser()
     values = {"optimizer": "adam", "extractor": "nature", "impl": "eager", "carry_state": True,
-              "mirror": True, "dagger": True}  # fmt: skip
+              "dagger": True}  # fmt: skip
     for key in SUITES[suite].options:
         run = Run(suite, "gru", "torch", "breakout", "smoke", 0, ((key, values.get(key, "1")),))
         args = parser.parse_args(run.argv(1))  # an unknown flag exits
@@ -106,10 +106,10 @@ def test_every_grid_option_is_an_option_of_cellbench_train(suite):
 
 
 def test_switches_pass_when_true_and_stay_off_when_false(tmp_path):
-    switches = "settings = { carry_state = [true, false], mirror = true, dagger = true }"
+    switches = "settings = { carry_state = [true, false], dagger = true }"
     grid = grid_of(BC + f'profile = "full"\n{switches}', tmp_path)
     argvs = sorted(run.argv(1)[14:] for run in grid.runs)
-    assert argvs == [["--carry-state", "--dagger", "--mirror"], ["--dagger", "--mirror"]]
+    assert argvs == [["--carry-state", "--dagger"], ["--dagger"]]
 
 
 def test_resources_are_not_part_of_a_runs_identity(tmp_path):

@@ -8,11 +8,6 @@ With `carry_state=True` the order is `lane_order`'s instead: row b of each batch
 of the previous one where the game does (`continues` tells), so a trainer can carry the
 recurrent state across batches (truncated BPTT).
 
-With `mirror=True` (training data only) half of the shards, drawn per epoch, are seen mirrored
-left to right with their actions swapped to match (`MIRRORED_ACTIONS`): Breakout's playfield,
-walls and bricks are symmetric, so a mirrored game is a game, and its mirrored expert is the
-expert. Whole shards are mirrored, so a carried state never crosses a mirror.
-
     loader = torch_loader("data/breakout", "train", batch_size=32, seed=0, epoch=e)
     dataset = tf_dataset("data/breakout", "train", batch_size=32, seed=0, epoch=e)
 """
@@ -64,39 +59,6 @@ def lane_order(count: int, lanes: int, block: int, seed: int, epoch: int,
     return np.asarray(order, dtype=np.int64)
 
 
-#: Each game's action permutation under a left-right mirror of the screen: action a of a
-#: mirrored frame is action MIRRORED_ACTIONS[game][a] of the frame.
-MIRRORED_ACTIONS = {"breakout": np.array([0, 1, 3, 2])}  # NOOP, FIRE, RIGHT <-> LEFT
-
-
-def mirror_mask(count: int, block: int, seed: int, epoch: int) -> np.ndarray:
-    """Which of `count` files are mirrored in this epoch: whole blocks of `block` consecutive
-    files (a dataset's shards), each with probability 1/2, drawn from (seed, epoch) apart
-    from the file order. -> bool (count,)"""
-    if block < 1:
-        raise ValueError(f"block: expected >= 1, got {block}")
-    blocks = np.random.default_rng([seed, epoch, 1]).random(-(-count // block)) < 0.5
-    return np.repeat(blocks, block)[:count]
-
-
-def mirrored(obs: np.ndarray, actions: np.ndarray, permutation: np.ndarray):
-    """A sequence mirrored left to right: obs (T, 84, 84, 4) with its width reversed, actions
-    (T,) through `permutation` -> (obs, actions), obs contiguous."""
-    return np.ascontiguousarray(obs[:, :, ::-1]), permutation[actions]
-
-
-def mirror_permutation(directory) -> np.ndarray:
-    """The action permutation of the dataset's game (`MIRRORED_ACTIONS`); a dataset without a
-    manifest, or of a game with no known mirror, is refused by name."""
-    game = (read_manifest(directory) or {}).get("game")
-    if game not in MIRRORED_ACTIONS:
-        raise ValueError(
-            f"mirror: the dataset {directory} is of game {game!r}; mirroring is defined for "
-            f"{sorted(MIRRORED_ACTIONS)} (whose screen is left-right symmetric)"
-        )
-    return MIRRORED_ACTIONS[game]
-
-
 def continues(first: np.ndarray, previous_last: np.ndarray) -> np.ndarray:
     """Whether each sequence continues the one before it in the game: its first frame stack
     (N, 84, 84, 4) holds the previous sequence's last (N, 84, 84, 4) shifted by one frame.
@@ -111,23 +73,12 @@ def batches_per_epoch(directory, split: str, batch_size: int) -> int:
     return -(-len(list_split(directory, split)) // batch_size)
 
 
-def _shard_size(directory) -> int:
-    manifest = read_manifest(directory)
-    return int(manifest.get("shard_size", 64)) if manifest else 64
-
-
 def _order(directory, count, batch_size, seed, epoch, shuffle, carry_state) -> np.ndarray:
     if not carry_state:
         return epoch_order(count, seed, epoch, shuffle)
-    return lane_order(count, batch_size, _shard_size(directory), seed, epoch, shuffle)
-
-
-def _mirroring(directory, count: int, seed: int, epoch: int, mirror: bool):
-    """(mask (count,) of the files to mirror, permutation), or (None, None) without mirror."""
-    if not mirror:
-        return None, None
-    permutation = mirror_permutation(directory)
-    return mirror_mask(count, _shard_size(directory), seed, epoch), permutation
+    manifest = read_manifest(directory)
+    block = int(manifest.get("shard_size", 64)) if manifest else 64
+    return lane_order(count, batch_size, block, seed, epoch, shuffle)
 
 
 def _num_actions(directory, num_actions: int | None) -> int | None:
@@ -185,15 +136,8 @@ def prefetched(items: Iterable, depth: int = 2) -> Iterator:
         reader.join()
 
 
-def torch_dataset(
-    directory: str | os.PathLike,
-    split: str,
-    num_actions: int | None = None,
-    mirror_files: np.ndarray | None = None,
-    permutation: np.ndarray | None = None,
-):
-    """A map-style torch Dataset: item i -> (obs uint8 (32, 84, 84, 4), actions int64 (32,)),
-    `mirrored` where `mirror_files[i]`."""
+def torch_dataset(directory: str | os.PathLike, split: str, num_actions: int | None = None):
+    """A map-style torch Dataset: item i -> (obs uint8 (32, 84, 84, 4), actions int64 (32,))."""
     import torch
     from torch.utils.data import Dataset
 
@@ -206,8 +150,6 @@ def torch_dataset(
 
         def __getitem__(self, index):
             obs, actions = load_sequence(files[index], limit)
-            if mirror_files is not None and mirror_files[index]:
-                obs, actions = mirrored(obs, actions, permutation)
             return torch.from_numpy(obs), torch.from_numpy(actions)
 
     return SequenceDataset()
@@ -223,16 +165,13 @@ def torch_loader(
     num_workers: int = 0,
     num_actions: int | None = None,
     carry_state: bool = False,
-    mirror: bool = False,
 ):
-    """A DataLoader over one epoch in `epoch_order` (`lane_order` with `carry_state`), half its
-    shards mirrored with `mirror`; workers > 0 prefetch in the background."""
+    """A DataLoader over one epoch in `epoch_order` (`lane_order` with `carry_state`); workers
+    > 0 prefetch in the background."""
     from torch.utils.data import DataLoader
 
-    count = len(list_split(directory, split))
-    mask, permutation = _mirroring(directory, count, seed, epoch, mirror)
-    dataset = torch_dataset(directory, split, num_actions, mask, permutation)
-    order = _order(directory, count, batch_size, seed, epoch, shuffle, carry_state)
+    dataset = torch_dataset(directory, split, num_actions)
+    order = _order(directory, len(dataset), batch_size, seed, epoch, shuffle, carry_state)
     order = order.tolist()
     extra = {"prefetch_factor": 4, "persistent_workers": False} if num_workers > 0 else {}
     return DataLoader(
@@ -249,29 +188,24 @@ def tf_dataset(
     shuffle: bool = True,
     num_actions: int | None = None,
     carry_state: bool = False,
-    mirror: bool = False,
 ):
-    """A tf.data.Dataset over one epoch in `epoch_order` (`lane_order` with `carry_state`), half
-    its shards mirrored with `mirror`, batched and prefetched."""
+    """A tf.data.Dataset over one epoch in `epoch_order` (`lane_order` with `carry_state`),
+    batched and prefetched."""
     import tensorflow as tf
 
     paths = list_split(directory, split)
     order = _order(directory, len(paths), batch_size, seed, epoch, shuffle, carry_state)
-    mask, permutation = _mirroring(directory, len(paths), seed, epoch, mirror)
     files = [str(paths[i]) for i in order]
-    flips = [bool(mask[i]) if mask is not None else False for i in order]
     limit = _num_actions(directory, num_actions)
 
-    def read(path, flip):
-        obs, actions = load_sequence(Path(path.decode()), limit)
-        return mirrored(obs, actions, permutation) if flip else (obs, actions)
+    def read(path):
+        return load_sequence(Path(path.decode()), limit)
 
-    def load(path, flip):
-        obs, actions = tf.numpy_function(read, [path, flip], [tf.uint8, tf.int64],
-                                         stateful=False)  # fmt: skip
+    def load(path):
+        obs, actions = tf.numpy_function(read, [path], [tf.uint8, tf.int64], stateful=False)
         return tf.ensure_shape(obs, OBS_SHAPE), tf.ensure_shape(actions, (SEQUENCE_LENGTH,))
 
-    dataset = tf.data.Dataset.from_tensor_slices((files, flips))
+    dataset = tf.data.Dataset.from_tensor_slices(files)
     # deterministic=True keeps the epoch order while files are read in parallel.
     dataset = dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)

@@ -25,9 +25,6 @@ class BCProfile:
     # lane's previous sequence ended in (zeros at a new episode), as closed-loop play carries
     # it; validation likewise. False: every 32-step sequence starts from zeros.
     carry_state: bool = False
-    # True: half of the training shards, drawn per epoch, are seen mirrored left to right with
-    # RIGHT and LEFT swapped (`bench.atari.loaders.mirror_mask`); validation never is.
-    mirror: bool = False
 
     def __post_init__(self):
         if self.lr_schedule not in SCHEDULES:
@@ -46,8 +43,8 @@ class BCProfile:
     def stored(profile: dict) -> dict:
         """A profile dict as stored in a checkpoint, read with today's fields: one from before
         `lr_schedule` existed trained at a constant lr, one from before `carry_state` from
-        zeros, one from before `mirror` on the frames as they are."""
-        return {"lr_schedule": "constant", "carry_state": False, "mirror": False, **profile}
+        zeros."""
+        return {"lr_schedule": "constant", "carry_state": False, **profile}
 
 
 PROFILES = {

@@ -12,13 +12,11 @@ from .profiles import BCProfile
 
 
 def run_name(game: str, cell: str, backend: str, profile: str, seed: int,
-             extractor: str = "nature", carry_state: bool = False,
-             mirror: bool = False) -> str:  # fmt: skip
-    """<game>-<cell>-<backend>-<profile>-seed<N>, plus -ncpsconv with ncps's conv block,
-    -carried with the state carried across batches and -mirrored with mirrored shards."""
+             extractor: str = "nature", carry_state: bool = False) -> str:  # fmt: skip
+    """<game>-<cell>-<backend>-<profile>-seed<N>, plus -ncpsconv with ncps's conv block and
+    -carried with the state carried across batches."""
     suffix = "" if extractor == "nature" else f"-{extractor}conv"
     suffix += "-carried" if carry_state else ""
-    suffix += "-mirrored" if mirror else ""
     return f"{game}-{cell}-{backend}-{profile}-seed{seed}{suffix}"
 
 

@@ -61,8 +61,6 @@ def _identity(folder: Path, summary: dict) -> dict:
     extras = [] if extractor == "nature" else [f"{extractor} conv"]
     if isinstance(profile, dict) and profile.get("carry_state"):
         extras.append("carried state")
-    if isinstance(profile, dict) and profile.get("mirror"):
-        extras.append("mirrored")
     rounds = ((summary.get("dataset") or {}).get("manifest") or {}).get("dagger")
     if rounds:
         extras.append(f"DAgger {len(rounds)}")

@@ -92,8 +92,7 @@ def _suites() -> dict[str, SweepSuite]:
 
     return {
         "bc": SweepSuite("bc", tuple(BC_PROFILES), {"impl": _text, "extractor": _extractor,
-                                                    "carry_state": _flag, "mirror": _flag,
-                                                    "dagger": _flag},
+                                                    "carry_state": _flag, "dagger": _flag},
                          _validate_bc),
         "a2c": SweepSuite(
             "a2c", tuple(A2C_PROFILES),

@@ -351,6 +351,9 @@ def _add_train(subparsers) -> None:
                     "sequence of its game ended in (zeros at a new episode), as closed-loop play "
                     "carries it, instead of from zeros every 32 steps; validation likewise; the "
                     "run name gets -carried")  # fmt: skip
+    bc.add_argument("--lr", type=float,
+                    help="the schedule's peak learning rate (default: the profile's, 1e-3); the "
+                    "full profile's cosine decays from it; the run name gets -lr<LR>")  # fmt: skip
     bc.add_argument("--threads", type=int, help="framework threads (default: all cores)")
     bc.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
     bc.add_argument("--continue-from", type=Path, metavar="RUN",
@@ -379,8 +382,9 @@ def _run_train_bc(args) -> int:
     from .bc.suite import ensure_dataset, run_name
     from .bc.train import check_stop_after, train_bc
 
-    profile = get_profile(args.profile)
+    default = get_profile(args.profile)
     # Settings that cannot work are refused before a dataset is generated for nothing.
+    profile = dataclasses.replace(default, lr=default.lr if args.lr is None else args.lr)
     check_stop_after(args.stop_after, profile)
     if args.dagger:
         if args.continue_from or args.stop_after:
@@ -390,8 +394,9 @@ def _run_train_bc(args) -> int:
     dataset = ensure_dataset(args.game, profile, args.dataset)
     if args.carry_state:
         profile = dataclasses.replace(profile, carry_state=True)
+    other_lr = None if profile.lr == default.lr else profile.lr
     name = run_name(args.game, args.cell, args.backend, profile.name, args.seed, args.extractor,
-                    profile.carry_state)  # fmt: skip
+                    profile.carry_state, other_lr)  # fmt: skip
     if args.continue_from and not args.out:
         name += f"-on-{dataset.name}"
     name += "-dagger" if args.dagger else ""

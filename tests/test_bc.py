@@ -260,6 +260,28 @@ def test_training_with_carried_state_records_it_and_resumes_only_so(dataset, tmp
     assert set(load_bc_runs(tmp_path, [])["bc_runs"]["cell"]) == {"gru (carried state)"}
 
 
+def test_another_peak_lr_is_named_recorded_labelled_and_checked(dataset, tmp_path):
+    import dataclasses
+
+    from bench.bc.suite import run_name
+    from bench.report.runs import load_bc_runs
+
+    assert run_name("breakout", "gru", "tf", "full", 0, lr=3e-3).endswith("-seed0-lr0.003")
+    assert run_name("breakout", "gru", "tf", "full", 0, lr=None).endswith("-seed0")
+    faster = dataclasses.replace(PROFILES["smoke"], lr=3e-3, batch_size=3)
+    out = tmp_path / "bc" / "train" / run_name("breakout", "gru", "tf", "smoke", 0, lr=3e-3)
+    summary = train_bc("gru", "tf", dataset, out, faster, progress_bar=False, evaluate=False)
+    assert summary["profile"]["lr"] == 3e-3
+    assert float((out / "metrics.csv").read_text().splitlines()[1].split(",")[-1]) == 3e-3
+    with pytest.raises(ValueError, match=r"lr=0.003 \(now 0.001\)"):
+        train_bc("gru", "tf", dataset, out, dataclasses.replace(faster, lr=1e-3), resume=True,
+                 progress_bar=False)  # fmt: skip
+    assert set(load_bc_runs(tmp_path, [])["bc_runs"]["cell"]) == {"gru (lr 0.003)"}
+    for bad in (0.0, -1e-3, float("nan")):
+        with pytest.raises(ValueError, match="lr: expected a learning rate > 0"):
+            dataclasses.replace(PROFILES["smoke"], lr=bad)
+
+
 def test_the_cosine_schedule_sets_each_epochs_lr_in_both_frameworks(dataset, tmp_path):
     import dataclasses
 

@@ -27,6 +27,8 @@ class BCProfile:
     carry_state: bool = False
 
     def __post_init__(self):
+        if not self.lr > 0:  # also refuses nan
+            raise ValueError(f"lr: expected a learning rate > 0, got {self.lr}")
         if self.lr_schedule not in SCHEDULES:
             raise ValueError(f"lr_schedule: expected one of {SCHEDULES}, got {self.lr_schedule!r}")
 

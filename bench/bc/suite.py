@@ -12,11 +12,14 @@ from .profiles import BCProfile
 
 
 def run_name(game: str, cell: str, backend: str, profile: str, seed: int,
-             extractor: str = "nature", carry_state: bool = False) -> str:  # fmt: skip
-    """<game>-<cell>-<backend>-<profile>-seed<N>, plus -ncpsconv with ncps's conv block and
-    -carried with the state carried across batches."""
+             extractor: str = "nature", carry_state: bool = False,
+             lr: float | None = None) -> str:  # fmt: skip
+    """<game>-<cell>-<backend>-<profile>-seed<N>, plus -ncpsconv with ncps's conv block,
+    -carried with the state carried across batches and -lr<lr> with another peak lr than the
+    profile's (None: the profile's)."""
     suffix = "" if extractor == "nature" else f"-{extractor}conv"
     suffix += "-carried" if carry_state else ""
+    suffix += f"-lr{lr:g}" if lr is not None else ""
     return f"{game}-{cell}-{backend}-{profile}-seed{seed}{suffix}"
 
 

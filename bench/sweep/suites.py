@@ -71,11 +71,16 @@ def _validate_a2c(run: Run) -> None:
 
 
 def _validate_bc(run: Run) -> None:
-    """The DAgger recipe needs epochs before and after its rounds."""
+    """The profile with the run's lr (which it names if it refuses it); the DAgger recipe needs
+    epochs before and after its rounds."""
     from ..bc.profiles import PROFILES, rounds_epoch
 
-    if dict(run.settings).get("dagger"):
-        rounds_epoch(PROFILES[run.profile])
+    settings = dict(run.settings)
+    profile = PROFILES[run.profile]
+    if "lr" in settings:
+        profile = dataclasses.replace(profile, lr=settings["lr"])
+    if settings.get("dagger"):
+        rounds_epoch(profile)
 
 
 def _extractor(value: Any) -> str:
@@ -92,7 +97,8 @@ def _suites() -> dict[str, SweepSuite]:
 
     return {
         "bc": SweepSuite("bc", tuple(BC_PROFILES), {"impl": _text, "extractor": _extractor,
-                                                    "carry_state": _flag, "dagger": _flag},
+                                                    "carry_state": _flag, "dagger": _flag,
+                                                    "lr": _number},
                          _validate_bc),
         "a2c": SweepSuite(
             "a2c", tuple(A2C_PROFILES),

@@ -41,13 +41,16 @@ class Member:
 
 @dataclasses.dataclass(frozen=True)
 class Pair:
-    """Workload A against workload B, for the given kinds; `target`: the issue's bound on
-    time(A) / time(B), or None where the pair is context."""
+    """Workload A against workload B, for the given kinds; `targets`: (kind, the issue's bound
+    on time(A) / time(B)) for the kinds that have one (none: the pair is context)."""
 
     a: Member
     b: Member
     kinds: tuple[str, ...] = ("forward", "forward+backward")
-    target: float | None = None
+    targets: tuple[tuple[str, float], ...] = ()
+
+    def target(self, kind: str) -> float | None:
+        return dict(self.targets).get(kind)
 
     @property
     def name(self) -> str:
@@ -59,20 +62,26 @@ class Pair:
         return {self.a.backend, self.b.backend}
 
 
-def _pair(a: str, b: str, kinds=("forward", "forward+backward"), target=None) -> Pair:
-    """_pair('cfc torch cpp', 'lstm torch native') -> Pair."""
-    return Pair(Member(*a.split()), Member(*b.split()), tuple(kinds), target)
+def _pair(
+    a: str, b: str, kinds=("forward", "forward+backward"), target=None, backward_target=None
+) -> Pair:
+    """_pair('cfc torch cpp', 'lstm torch native', target=1.25) -> Pair, `target` for every
+    kind but forward+backward's where `backward_target` is given."""
+    targets = {} if target is None else dict.fromkeys(kinds, target)
+    if backward_target is not None:
+        targets["forward+backward"] = backward_target
+    return Pair(Member(*a.split()), Member(*b.split()), tuple(kinds), tuple(targets.items()))
 
 
 #: The kernel issue's targets (time(A) / time(B) <= target) on each framework's best CfC and
-#: LTC on a CPU (`cpp`), and the pairs around them (target None: context, such as `fused`, the
+#: LTC on a CPU (`cpp`), and the pairs around them (no target: context, such as `fused`, the
 #: torch path that also runs on a GPU, and TF's `xla`).
 PAIRS = (
-    _pair("cfc torch cpp", "lstm torch native", target=1.25),  # f+b target 1.5: TARGETS
+    _pair("cfc torch cpp", "lstm torch native", target=1.25, backward_target=1.5),
     _pair("cfc torch fused", "lstm torch native"),
     _pair("cfc torch cpp", "cfc ncps torch", target=1 / 3.5),
     _pair("cfc torch fused", "cfc ncps torch"),
-    _pair("ltc torch cpp", "ltc ncps torch", target=1 / 5),  # f+b target 1/8: TARGETS
+    _pair("ltc torch cpp", "ltc ncps torch", target=1 / 5, backward_target=1 / 8),
     _pair("ltc torch fused", "ltc ncps torch"),
     _pair("cfc tf xla", "lstm tf native", target=1.0),
     _pair("cfc tf cpp", "cfc torch cpp", target=1.5),
@@ -83,16 +92,6 @@ PAIRS = (
     _pair("cfc torch triton", "lstm torch native", kinds=("step",), target=1.2),
     _pair("ltc torch triton", "ltc ncps torch", kinds=("forward",), target=1 / 50),
 )
-
-#: Targets that differ by kind: (pair name, kind) -> bound.
-TARGETS = {
-    ("cfc-torch-cpp-vs-lstm-torch-native", "forward+backward"): 1.5,
-    ("ltc-torch-cpp-vs-ltc-ncps-torch", "forward+backward"): 1 / 8,
-}
-
-
-def target_of(pair: Pair, kind: str) -> float | None:
-    return TARGETS.get((pair.name, kind), pair.target)
 
 
 def unsupported(pair: Pair, kind: str, shape: kernels.Shape) -> str | None:

@@ -38,10 +38,9 @@ def kernel_table(kernels: pd.DataFrame) -> pd.DataFrame:
     needed = {"cell", "backend", "impl", "kind", "median_ms"}
     if kernels.empty or not needed <= set(kernels.columns):
         return pd.DataFrame()
-    frame = kernels[kernels["pair"].isna()] if "pair" in kernels else kernels.copy()
+    frame = (kernels[kernels["pair"].isna()] if "pair" in kernels else kernels).copy()
     if frame.empty:
         return pd.DataFrame()
-    frame = frame.copy()
     frame["shape"] = frame["shape_name"] if "shape_name" in frame else "default"
     frame["label"] = frame["backend"] + "/" + frame["impl"]
     where = ["kind", "shape"]

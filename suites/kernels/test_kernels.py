@@ -154,6 +154,6 @@ def test_pair(benchmark, profile, threads, pair, kind, shape_name):
         dtype="float32",
         shape=shape.as_dict(),
         threads=threads,
-        target=kernel_pairs.target_of(pair, kind),
+        target=pair.target(kind),
         **kernel_pairs.summarise(times_a, times_b),
     )

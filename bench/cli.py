@@ -354,6 +354,11 @@ def _add_train(subparsers) -> None:
     bc.add_argument("--lr", type=float,
                     help="the schedule's peak learning rate (default: the profile's, 1e-3); the "
                     "full profile's cosine decays from it; the run name gets -lr<LR>")  # fmt: skip
+    bc.add_argument("--shift", type=int, default=0, metavar="PX",
+                    help="augment: each training shard is seen moved by up to PX pixels each way "
+                    "(edges repeated), redrawn every epoch, the same in both frameworks; "
+                    "validation never is (default 0: off; DrQ uses 4); the run name gets "
+                    "-shift<PX>")  # fmt: skip
     bc.add_argument("--threads", type=int, help="framework threads (default: all cores)")
     bc.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
     bc.add_argument("--continue-from", type=Path, metavar="RUN",
@@ -384,7 +389,8 @@ def _run_train_bc(args) -> int:
 
     default = get_profile(args.profile)
     # Settings that cannot work are refused before a dataset is generated for nothing.
-    profile = dataclasses.replace(default, lr=default.lr if args.lr is None else args.lr)
+    profile = dataclasses.replace(default, lr=default.lr if args.lr is None else args.lr,
+                                  shift=args.shift)  # fmt: skip
     check_stop_after(args.stop_after, profile)
     if args.dagger:
         if args.continue_from or args.stop_after:
@@ -396,7 +402,7 @@ def _run_train_bc(args) -> int:
         profile = dataclasses.replace(profile, carry_state=True)
     other_lr = None if profile.lr == default.lr else profile.lr
     name = run_name(args.game, args.cell, args.backend, profile.name, args.seed, args.extractor,
-                    profile.carry_state, other_lr)  # fmt: skip
+                    profile.carry_state, other_lr, profile.shift)  # fmt: skip
     if args.continue_from and not args.out:
         name += f"-on-{dataset.name}"
     name += "-dagger" if args.dagger else ""

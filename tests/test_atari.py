@@ -349,6 +349,62 @@ def test_loaders_with_carried_state_yield_lane_order_alike(tiny):
         np.testing.assert_array_equal(row, sequences.load_sequence(files[index])[0])
 
 
+def test_shift_offsets_move_whole_shards_within_the_bound_anew_each_epoch():
+    from bench.atari.loaders import shift_offsets
+
+    offsets = shift_offsets(1000, 8, 4, seed=3, epoch=0)
+    assert offsets.shape == (1000, 2) and offsets.dtype == np.int64
+    assert offsets.min() == -4 and offsets.max() == 4  # both ends drawn, nothing beyond
+    blocks = offsets.reshape(-1, 8, 2)
+    assert (blocks == blocks[:, :1]).all()  # a shard moves as one
+    np.testing.assert_array_equal(offsets, shift_offsets(1000, 8, 4, seed=3, epoch=0))
+    assert (offsets != shift_offsets(1000, 8, 4, seed=3, epoch=1)).any()
+    assert not shift_offsets(5, 2, 0, seed=0, epoch=0).any()
+    with pytest.raises(ValueError, match="block, shift: expected >= 1 and >= 0, got 0, 4"):
+        shift_offsets(4, 0, 4, seed=0, epoch=0)
+
+
+def test_shifted_moves_every_frame_and_repeats_the_edges():
+    from bench.atari.loaders import shifted
+
+    obs = np.random.default_rng(0).integers(0, 256, (2, 84, 84, 4), dtype=np.uint8)
+    down_right = shifted(obs, 3, 2)
+    assert down_right.shape == obs.shape and down_right.dtype == np.uint8
+    np.testing.assert_array_equal(down_right[:, 3:, 2:], obs[:, :-3, :-2])
+    np.testing.assert_array_equal(down_right[:, :3, 2:], np.repeat(obs[:, :1, :-2], 3, axis=1))
+    np.testing.assert_array_equal(down_right[:, 3:, :2], np.repeat(obs[:, :-3, :1], 2, axis=2))
+    up_left = shifted(obs, -1, -4)
+    np.testing.assert_array_equal(up_left[:, :-1, :-4], obs[:, 1:, 4:])
+    np.testing.assert_array_equal(up_left[:, -1, :-4], obs[:, -1, 4:])
+    np.testing.assert_array_equal(shifted(obs, 0, 0), obs)
+
+
+def test_loaders_shift_training_sequences_alike(tiny):
+    pytest.importorskip("torch")
+    pytest.importorskip("tensorflow")
+    from bench.atari.loaders import epoch_order, shift_offsets, shifted, tf_dataset, torch_loader
+
+    directory, manifest = tiny
+    files = sequences.list_split(directory, "train")
+    block = manifest["shard_size"]
+    # an epoch in which some file moves
+    epoch = next(e for e in range(64) if shift_offsets(3, block, 2, 1, e).any())
+    offsets, order = shift_offsets(3, block, 2, 1, epoch), epoch_order(3, 1, epoch)
+    ((x_t, y_t),) = torch_loader(directory, "train", 3, seed=1, epoch=epoch, shift=2)
+    ((x_k, y_k),) = tf_dataset(directory, "train", 3, seed=1, epoch=epoch, shift=2)
+    np.testing.assert_array_equal(x_t.numpy(), x_k.numpy())
+    np.testing.assert_array_equal(y_t.numpy(), y_k.numpy())
+    for row, index in enumerate(order):
+        obs, actions = sequences.load_sequence(files[index])
+        np.testing.assert_array_equal(x_t[row].numpy(), shifted(obs, *offsets[index]))
+        np.testing.assert_array_equal(y_t[row].numpy(), actions)  # labels stay
+    ((plain, _),) = torch_loader(directory, "train", 3, seed=1, epoch=epoch)
+    assert (plain.numpy() != x_t.numpy()).any()
+    for bad in (-1, 1.5, True):
+        with pytest.raises(ValueError, match=f"shift: expected an integer >= 0 .*got {bad!r}"):
+            torch_loader(directory, "train", 3, shift=bad)
+
+
 def test_prefetched_keeps_order_raises_where_the_reader_failed_and_stops_when_closed():
     import threading
 

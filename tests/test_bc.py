@@ -282,6 +282,40 @@ def test_another_peak_lr_is_named_recorded_labelled_and_checked(dataset, tmp_pat
             dataclasses.replace(PROFILES["smoke"], lr=bad)
 
 
+@pytest.mark.parametrize("backend", ["torch", "tf"])
+def test_shifted_training_moves_training_frames_only_and_resumes_only_so(
+    backend, dataset, tmp_path, monkeypatch
+):
+    import dataclasses
+
+    from bench.bc import tf_trainer, torch_trainer
+    from bench.bc.suite import run_name
+    from bench.report.runs import load_bc_runs
+
+    module, loader = {"torch": (torch_trainer, "torch_loader"),
+                      "tf": (tf_trainer, "tf_dataset")}[backend]  # fmt: skip
+    calls, original = [], getattr(module, loader)
+
+    def recording(directory, split, *args, **kwargs):
+        calls.append((split, kwargs.get("shift", 0)))
+        return original(directory, split, *args, **kwargs)
+
+    monkeypatch.setattr(module, loader, recording)
+    assert run_name("breakout", "gru", backend, "full", 0, shift=0).endswith("-seed0")
+    moved = dataclasses.replace(PROFILES["smoke"], shift=4, batch_size=3)
+    out = tmp_path / "bc" / "train" / run_name("breakout", "gru", backend, "smoke", 0, shift=4)
+    summary = train_bc("gru", backend, dataset, out, moved, progress_bar=False, evaluate=False)
+    assert summary["profile"]["shift"] == 4 and out.name.endswith("-seed0-shift4")
+    assert sorted(set(calls)) == [("train", 4), ("val", 0)]
+    with pytest.raises(ValueError, match=r"shift=4 \(now 0\)"):
+        train_bc("gru", backend, dataset, out, dataclasses.replace(moved, shift=0), resume=True,
+                 progress_bar=False)  # fmt: skip
+    assert set(load_bc_runs(tmp_path, [])["bc_runs"]["cell"]) == {"gru (shift 4 px)"}
+    for bad in (-1, 2.0, True):
+        with pytest.raises(ValueError, match=f"shift: expected an integer >= 0 .*got {bad!r}"):
+            dataclasses.replace(PROFILES["smoke"], shift=bad)
+
+
 def test_the_cosine_schedule_sets_each_epochs_lr_in_both_frameworks(dataset, tmp_path):
     import dataclasses
 

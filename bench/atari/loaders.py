@@ -8,6 +8,12 @@ With `carry_state=True` the order is `lane_order`'s instead: row b of each batch
 of the previous one where the game does (`continues` tells), so a trainer can carry the
 recurrent state across batches (truncated BPTT).
 
+With `shift=N` (training data only) every sequence is seen translated by up to N pixels each
+way, its border pixels repeated into the gap (random shifts, as DrQ: Kostrikov et al., 2020).
+The offset is drawn per shard and epoch from (seed, epoch), apart from the file order, so both
+loaders shift alike, a whole sequence (its 32 steps and 4 stacked frames) moves as one, and a
+carried state never crosses a jump.
+
     loader = torch_loader("data/breakout", "train", batch_size=32, seed=0, epoch=e)
     dataset = tf_dataset("data/breakout", "train", batch_size=32, seed=0, epoch=e)
 """
@@ -59,6 +65,26 @@ def lane_order(count: int, lanes: int, block: int, seed: int, epoch: int,
     return np.asarray(order, dtype=np.int64)
 
 
+def shift_offsets(count: int, block: int, shift: int, seed: int, epoch: int) -> np.ndarray:
+    """Each of `count` files' (dy, dx) in this epoch, integers in [-shift, shift]: one pair per
+    block of `block` consecutive files (a dataset's shards). -> int64 (count, 2)"""
+    if block < 1 or shift < 0:
+        raise ValueError(f"block, shift: expected >= 1 and >= 0, got {block}, {shift}")
+    blocks = -(-count // block)
+    offsets = np.random.default_rng([seed, epoch, 2]).integers(-shift, shift + 1, (blocks, 2))
+    return np.repeat(offsets, block, axis=0)[:count].astype(np.int64)
+
+
+def shifted(obs: np.ndarray, dy: int, dx: int) -> np.ndarray:
+    """obs (T, H, W, C) moved dy pixels down and dx right, the edge rows and columns repeated
+    into the gap -> a contiguous array of the same shape and dtype."""
+    _, height, width, _ = obs.shape
+    pad_y, pad_x = abs(int(dy)), abs(int(dx))
+    padded = np.pad(obs, ((0, 0), (pad_y, pad_y), (pad_x, pad_x), (0, 0)), mode="edge")
+    top, left = pad_y - int(dy), pad_x - int(dx)
+    return np.ascontiguousarray(padded[:, top : top + height, left : left + width])
+
+
 def continues(first: np.ndarray, previous_last: np.ndarray) -> np.ndarray:
     """Whether each sequence continues the one before it in the game: its first frame stack
     (N, 84, 84, 4) holds the previous sequence's last (N, 84, 84, 4) shifted by one frame.
@@ -73,12 +99,24 @@ def batches_per_epoch(directory, split: str, batch_size: int) -> int:
     return -(-len(list_split(directory, split)) // batch_size)
 
 
+def _shard_size(directory) -> int:
+    manifest = read_manifest(directory)
+    return int(manifest.get("shard_size", 64)) if manifest else 64
+
+
 def _order(directory, count, batch_size, seed, epoch, shuffle, carry_state) -> np.ndarray:
     if not carry_state:
         return epoch_order(count, seed, epoch, shuffle)
-    manifest = read_manifest(directory)
-    block = int(manifest.get("shard_size", 64)) if manifest else 64
-    return lane_order(count, batch_size, block, seed, epoch, shuffle)
+    return lane_order(count, batch_size, _shard_size(directory), seed, epoch, shuffle)
+
+
+def _offsets(directory, count: int, shift: int, seed: int, epoch: int) -> np.ndarray | None:
+    """`shift_offsets` of the split's files, or None without a shift."""
+    if isinstance(shift, bool) or not isinstance(shift, (int, np.integer)) or shift < 0:
+        raise ValueError(f"shift: expected an integer >= 0 (pixels), got {shift!r}")
+    if shift == 0:
+        return None
+    return shift_offsets(count, _shard_size(directory), shift, seed, epoch)
 
 
 def _num_actions(directory, num_actions: int | None) -> int | None:
@@ -136,8 +174,14 @@ def prefetched(items: Iterable, depth: int = 2) -> Iterator:
         reader.join()
 
 
-def torch_dataset(directory: str | os.PathLike, split: str, num_actions: int | None = None):
-    """A map-style torch Dataset: item i -> (obs uint8 (32, 84, 84, 4), actions int64 (32,))."""
+def torch_dataset(
+    directory: str | os.PathLike,
+    split: str,
+    num_actions: int | None = None,
+    offsets: np.ndarray | None = None,
+):
+    """A map-style torch Dataset: item i -> (obs uint8 (32, 84, 84, 4), actions int64 (32,)),
+    obs `shifted` by `offsets[i]` when offsets (count, 2) are given."""
     import torch
     from torch.utils.data import Dataset
 
@@ -150,6 +194,8 @@ def torch_dataset(directory: str | os.PathLike, split: str, num_actions: int | N
 
         def __getitem__(self, index):
             obs, actions = load_sequence(files[index], limit)
+            if offsets is not None:
+                obs = shifted(obs, *offsets[index])
             return torch.from_numpy(obs), torch.from_numpy(actions)
 
     return SequenceDataset()
@@ -165,13 +211,16 @@ def torch_loader(
     num_workers: int = 0,
     num_actions: int | None = None,
     carry_state: bool = False,
+    shift: int = 0,
 ):
-    """A DataLoader over one epoch in `epoch_order` (`lane_order` with `carry_state`); workers
-    > 0 prefetch in the background."""
+    """A DataLoader over one epoch in `epoch_order` (`lane_order` with `carry_state`), its
+    sequences moved by up to `shift` pixels; workers > 0 prefetch in the background."""
     from torch.utils.data import DataLoader
 
-    dataset = torch_dataset(directory, split, num_actions)
-    order = _order(directory, len(dataset), batch_size, seed, epoch, shuffle, carry_state)
+    count = len(list_split(directory, split))
+    offsets = _offsets(directory, count, shift, seed, epoch)
+    dataset = torch_dataset(directory, split, num_actions, offsets)
+    order = _order(directory, count, batch_size, seed, epoch, shuffle, carry_state)
     order = order.tolist()
     extra = {"prefetch_factor": 4, "persistent_workers": False} if num_workers > 0 else {}
     return DataLoader(
@@ -188,24 +237,29 @@ def tf_dataset(
     shuffle: bool = True,
     num_actions: int | None = None,
     carry_state: bool = False,
+    shift: int = 0,
 ):
-    """A tf.data.Dataset over one epoch in `epoch_order` (`lane_order` with `carry_state`),
-    batched and prefetched."""
+    """A tf.data.Dataset over one epoch in `epoch_order` (`lane_order` with `carry_state`), its
+    sequences moved by up to `shift` pixels, batched and prefetched."""
     import tensorflow as tf
 
     paths = list_split(directory, split)
     order = _order(directory, len(paths), batch_size, seed, epoch, shuffle, carry_state)
+    offsets = _offsets(directory, len(paths), shift, seed, epoch)
     files = [str(paths[i]) for i in order]
+    moves = offsets[order] if offsets is not None else np.zeros((len(order), 2), np.int64)
     limit = _num_actions(directory, num_actions)
 
-    def read(path):
-        return load_sequence(Path(path.decode()), limit)
+    def read(path, move):
+        obs, actions = load_sequence(Path(path.decode()), limit)
+        return (shifted(obs, *move) if move.any() else obs), actions
 
-    def load(path):
-        obs, actions = tf.numpy_function(read, [path], [tf.uint8, tf.int64], stateful=False)
+    def load(path, move):
+        obs, actions = tf.numpy_function(read, [path, move], [tf.uint8, tf.int64],
+                                         stateful=False)  # fmt: skip
         return tf.ensure_shape(obs, OBS_SHAPE), tf.ensure_shape(actions, (SEQUENCE_LENGTH,))
 
-    dataset = tf.data.Dataset.from_tensor_slices(files)
+    dataset = tf.data.Dataset.from_tensor_slices((files, moves))
     # deterministic=True keeps the epoch order while files are read in parallel.
     dataset = dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)

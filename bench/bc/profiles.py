@@ -25,10 +25,15 @@ class BCProfile:
     # lane's previous sequence ended in (zeros at a new episode), as closed-loop play carries
     # it; validation likewise. False: every 32-step sequence starts from zeros.
     carry_state: bool = False
+    # N > 0: each training shard is seen moved by up to N pixels each way, redrawn per epoch
+    # (`bench.atari.loaders.shift_offsets`); validation never is.
+    shift: int = 0
 
     def __post_init__(self):
         if not self.lr > 0:  # also refuses nan
             raise ValueError(f"lr: expected a learning rate > 0, got {self.lr}")
+        if isinstance(self.shift, bool) or not isinstance(self.shift, int) or self.shift < 0:
+            raise ValueError(f"shift: expected an integer >= 0 (pixels), got {self.shift!r}")
         if self.lr_schedule not in SCHEDULES:
             raise ValueError(f"lr_schedule: expected one of {SCHEDULES}, got {self.lr_schedule!r}")
 
@@ -45,8 +50,8 @@ class BCProfile:
     def stored(profile: dict) -> dict:
         """A profile dict as stored in a checkpoint, read with today's fields: one from before
         `lr_schedule` existed trained at a constant lr, one from before `carry_state` from
-        zeros."""
-        return {"lr_schedule": "constant", "carry_state": False, **profile}
+        zeros, one from before `shift` on unmoved frames."""
+        return {"lr_schedule": "constant", "carry_state": False, "shift": 0, **profile}
 
 
 PROFILES = {

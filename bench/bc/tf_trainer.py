@@ -34,9 +34,9 @@ class TFTrainer:
         )
 
     def batches(self, directory, split: str, batch_size: int, seed: int, epoch: int,
-                carry_state: bool = False):  # fmt: skip
+                carry_state: bool = False, shift: int = 0):  # fmt: skip
         return tf_dataset(directory, split, batch_size, seed, epoch, shuffle=split == "train",
-                          carry_state=carry_state)  # fmt: skip
+                          carry_state=carry_state, shift=shift)  # fmt: skip
 
     def _loss(self, obs, actions, state=None, training=True):
         """Mean cross-entropy, correct count and the final state. The tape watches variables

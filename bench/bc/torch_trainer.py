@@ -25,10 +25,10 @@ class TorchTrainer:
         self.optimizer = AdamTF(self.policy.parameters(), lr=lr)
 
     def batches(self, directory, split: str, batch_size: int, seed: int, epoch: int,
-                carry_state: bool = False):  # fmt: skip
+                carry_state: bool = False, shift: int = 0):  # fmt: skip
         # A reader thread, not DataLoader workers: see `prefetched`.
         loader = torch_loader(directory, split, batch_size, seed, epoch, split == "train",
-                              carry_state=carry_state)  # fmt: skip
+                              carry_state=carry_state, shift=shift)  # fmt: skip
         return prefetched(loader)
 
     def _loss(self, obs, actions, state=None):

@@ -189,7 +189,7 @@ def _train_epochs(trainer, cell, backend, dataset, out, profile, seed, start, hi
         losses, accuracies, samples = [], [], 0
         carried = CarriedState(trainer, profile.carry_state)
         batches = trainer.batches(dataset, "train", profile.batch_size, seed, epoch,
-                                  profile.carry_state)  # fmt: skip
+                                  profile.carry_state, profile.shift)  # fmt: skip
         for obs, actions in tqdm(batches, desc=f"{cell}/{backend} epoch {epoch + 1}",
                                  total=per_epoch, unit="batch", disable=not progress_bar,
                                  leave=False):  # fmt: skip
@@ -235,7 +235,7 @@ def _check_same_profile(meta: dict, profile: BCProfile, ckpt: Path) -> None:
     epochs at a constant lr just train longer; under a decaying schedule they would change its
     course."""
     stored = BCProfile.stored(meta["profile"])
-    fields = ["batch_size", "lr", "lr_schedule", "carry_state"]
+    fields = ["batch_size", "lr", "lr_schedule", "carry_state", "shift"]
     if profile.lr_schedule != "constant":
         fields.append("epochs")
     changed = [f for f in fields if stored[f] != getattr(profile, f)]

@@ -73,6 +73,8 @@ def _identity(folder: Path, summary: dict) -> dict:
     default_lr = _default_lr(profile) if isinstance(profile, dict) else None
     if default_lr is not None and profile.get("lr", default_lr) != default_lr:
         extras.append(f"lr {profile['lr']:g}")
+    if isinstance(profile, dict) and profile.get("shift"):
+        extras.append(f"shift {profile['shift']} px")
     rounds = ((summary.get("dataset") or {}).get("manifest") or {}).get("dagger")
     if rounds:
         extras.append(f"DAgger {len(rounds)}")

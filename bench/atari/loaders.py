@@ -77,7 +77,9 @@ def shift_offsets(count: int, block: int, shift: int, seed: int, epoch: int) -> 
 
 def shifted(obs: np.ndarray, dy: int, dx: int) -> np.ndarray:
     """obs (T, H, W, C) moved dy pixels down and dx right, the edge rows and columns repeated
-    into the gap -> a contiguous array of the same shape and dtype."""
+    into the gap -> an array of the same shape and dtype (obs itself when both are 0)."""
+    if not dy and not dx:  # most draws of a small shift: no pad, no copy
+        return obs
     _, height, width, _ = obs.shape
     pad_y, pad_x = abs(int(dy)), abs(int(dx))
     padded = np.pad(obs, ((0, 0), (pad_y, pad_y), (pad_x, pad_x), (0, 0)), mode="edge")
@@ -252,7 +254,7 @@ def tf_dataset(
 
     def read(path, move):
         obs, actions = load_sequence(Path(path.decode()), limit)
-        return (shifted(obs, *move) if move.any() else obs), actions
+        return shifted(obs, *move), actions
 
     def load(path, move):
         obs, actions = tf.numpy_function(read, [path, move], [tf.uint8, tf.int64],

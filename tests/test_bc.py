@@ -242,6 +242,34 @@ def test_carried_state_starts_a_new_game_from_zeros(dataset):
     assert CarriedState(trainer, False).initial(following) is None
 
 
+@pytest.mark.parametrize("backend", ["torch", "tf"])
+def test_a_policy_predicting_one_action_everywhere_is_reported_as_collapsed(dataset, backend):
+    """Validation returns the commonest action's share of the labels; a policy whose head
+    always picks that action scores exactly it and gets the warning; one that always picks
+    another action scores that action's share and does not."""
+    from bench.atari import sequences
+    from bench.bc.train import _validate, collapse_warning
+
+    labels = np.concatenate([sequences.load_sequence(f)[1]
+                             for f in sequences.list_split(dataset, "val")])  # fmt: skip
+    counts = np.bincount(labels, minlength=4)
+    spec = make_policy_spec("gru", 4)
+    found = {}
+    for action in np.argsort(counts)[-2:]:  # the second commonest, then the commonest
+        params = spec.init_params(0)
+        params["head_kernel"] = np.zeros_like(params["head_kernel"])
+        params["head_bias"] = np.eye(4, dtype=params["head_bias"].dtype)[action] * 10
+        trainer = make_trainer(backend, spec, params, 1e-3)
+        _, accuracy, commonest = _validate(trainer, dataset, PROFILES["smoke"], 0)
+        assert accuracy == pytest.approx(counts[action] / labels.size)
+        assert commonest == counts.max() / labels.size
+        found[int(action)] = collapse_warning(3, accuracy, commonest, 3e-3)
+    second, first = found.values()
+    assert second is None
+    assert first.startswith(f"epoch 3: validation accuracy {counts.max() / labels.size:.2%} is")
+    assert "try a lower --lr than this run's peak 0.003" in first
+
+
 def test_training_with_carried_state_records_it_and_resumes_only_so(dataset, tmp_path):
     import dataclasses
 

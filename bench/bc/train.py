@@ -15,7 +15,9 @@ policy plays closed-loop games (`evaluate.play`). Everything lands in `out`:
 
 from __future__ import annotations
 
+import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -199,7 +201,10 @@ def _train_epochs(trainer, cell, backend, dataset, out, profile, seed, start, hi
             accuracies.append(accuracy)
             samples += int(np.prod(actions.shape[:2]))
         seconds = time.perf_counter() - started
-        val_loss, val_accuracy = _validate(trainer, dataset, profile, seed)
+        val_loss, val_accuracy, commonest = _validate(trainer, dataset, profile, seed)
+        warning = collapse_warning(epoch + 1, val_accuracy, commonest, profile.lr)
+        if warning is not None:
+            tqdm.write(f"cellbench train: warning: {warning}", file=sys.stderr)
         row = {
             "epoch": epoch + 1,
             "train_loss": float(np.mean(losses)),
@@ -247,16 +252,34 @@ def _check_same_profile(meta: dict, profile: BCProfile, ckpt: Path) -> None:
         )
 
 
-def _validate(trainer, dataset, profile: BCProfile, seed) -> tuple[float, float]:
-    """Validation loss and accuracy, with the state carried as in training when it is."""
+def _validate(trainer, dataset, profile: BCProfile, seed) -> tuple[float, float, float]:
+    """Validation loss and accuracy, with the state carried as in training when it is, and the
+    share of the commonest action among the labels: the accuracy of a policy that predicts it
+    everywhere."""
     total_loss, correct, count = 0.0, 0, 0
+    label_counts = Counter()
     carried = CarriedState(trainer, profile.carry_state)
     for obs, actions in trainer.batches(dataset, "val", profile.batch_size, seed, 0,
                                         profile.carry_state):  # fmt: skip
         loss, right, n, final = trainer.evaluate_batch(obs, actions, carried.initial(obs))
         carried.keep(obs, final)
         total_loss, correct, count = total_loss + loss, correct + right, count + n
-    return total_loss / count, correct / count
+        label_counts.update(np.asarray(actions).ravel().tolist())
+    return total_loss / count, correct / count, max(label_counts.values()) / count
+
+
+def collapse_warning(epoch: int, val_accuracy: float, commonest: float, lr: float) -> str | None:
+    """The warning for an epoch whose validation accuracy is exactly the commonest action's
+    share (the counts agree to the step): the policy predicts one action everywhere, as runs
+    whose peak lr was too high did (GRU on Breakout at 6e-3, and at 3e-3 with --shift 4, both
+    still there after their second epoch). None otherwise."""
+    if val_accuracy != commonest:
+        return None
+    return (
+        f"epoch {epoch}: validation accuracy {val_accuracy:.2%} is exactly the share of the "
+        f"commonest action: the policy almost surely predicts that action at every step, "
+        f"so training has collapsed; try a lower --lr than this run's peak {lr:g}"
+    )
 
 
 class CarriedState:

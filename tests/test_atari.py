@@ -178,6 +178,20 @@ def test_generation_is_deterministic_and_resumes_after_an_interruption(tiny, tmp
     _assert_same(_contents(parallel), _contents(directory))
 
 
+def test_a_dataset_grows_in_place_to_what_a_larger_run_would_have_written(tiny, tmp_path):
+    """1 training sequence (half a shard), then 3 with the same seed into the same folder: the
+    new shards are played, the half shard completed, the old file kept, and the result is the
+    3-sequence dataset generated at once."""
+    directory, _ = tiny
+    grown = tmp_path / "grown"
+    assert _generate(grown, train=1)["counts"]["train"] == 1
+    first = sequences.list_split(grown, "train")[0]
+    mtime = first.stat().st_mtime_ns
+    assert _generate(grown)["counts"]["train"] == 3
+    assert first.stat().st_mtime_ns == mtime
+    _assert_same(_contents(grown), _contents(directory))
+
+
 def test_generation_refuses_foreign_folders_and_other_settings(tiny, tmp_path):
     directory, _ = tiny
     from bench.atari.generate import generate

@@ -359,6 +359,11 @@ def _add_train(subparsers) -> None:
                     "(edges repeated), redrawn every epoch, the same in both frameworks; "
                     "validation never is (default 0: off; DrQ uses 4); the run name gets "
                     "-shift<PX>")  # fmt: skip
+    bc.add_argument("--epochs", type=int, metavar="N",
+                    help="epochs of the schedule (default: the profile's); the full profile's "
+                    "cosine decays over N, so a dataset k times the profile's size trains for "
+                    "the same number of steps at --epochs <profile's>/k; the run name gets "
+                    "-e<N>")  # fmt: skip
     bc.add_argument("--threads", type=int, help="framework threads (default: all cores)")
     bc.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
     bc.add_argument("--continue-from", type=Path, metavar="RUN",
@@ -390,6 +395,7 @@ def _run_train_bc(args) -> int:
     default = get_profile(args.profile)
     # Settings that cannot work are refused before a dataset is generated for nothing.
     profile = dataclasses.replace(default, lr=default.lr if args.lr is None else args.lr,
+                                  epochs=default.epochs if args.epochs is None else args.epochs,
                                   shift=args.shift)  # fmt: skip
     check_stop_after(args.stop_after, profile)
     if args.dagger:
@@ -401,8 +407,9 @@ def _run_train_bc(args) -> int:
     if args.carry_state:
         profile = dataclasses.replace(profile, carry_state=True)
     other_lr = None if profile.lr == default.lr else profile.lr
+    other_epochs = None if profile.epochs == default.epochs else profile.epochs
     name = run_name(args.game, args.cell, args.backend, profile.name, args.seed, args.extractor,
-                    profile.carry_state, other_lr, profile.shift)  # fmt: skip
+                    profile.carry_state, other_lr, profile.shift, other_epochs)  # fmt: skip
     if args.continue_from and not args.out:
         name += f"-on-{dataset.name}"
     name += "-dagger" if args.dagger else ""

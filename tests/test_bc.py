@@ -310,6 +310,33 @@ def test_another_peak_lr_is_named_recorded_labelled_and_checked(dataset, tmp_pat
             dataclasses.replace(PROFILES["smoke"], lr=bad)
 
 
+def test_another_epoch_count_is_named_labelled_and_refused_when_not_positive(
+    dataset, tmp_path, capsys
+):
+    """`--epochs N` trains a schedule of N epochs (for a larger dataset at the same number of
+    steps), names the run -e<N> and labels it; a count below 1 is refused before any work."""
+    import json
+
+    from bench.bc.suite import run_name
+    from bench.cli import main
+    from bench.report.runs import load_bc_runs
+
+    assert run_name("breakout", "gru", "tf", "full", 0, epochs=3).endswith("-seed0-e3")
+    assert run_name("breakout", "gru", "tf", "full", 0, epochs=None).endswith("-seed0")
+    out = tmp_path / "bc" / "train" / "two"
+    train = ["train", "bc", "--cell", "gru", "--backend", "tf", "--profile", "smoke",
+             "--dataset", str(dataset), "--out", str(out)]  # fmt: skip
+    assert main([*train, "--epochs", "2"]) == 0
+    assert "breakout-gru-tf-smoke-seed0-e2: val accuracy" in capsys.readouterr().out
+    assert json.loads((out / "summary.json").read_text())["profile"]["epochs"] == 2
+    assert len((out / "metrics.csv").read_text().splitlines()) == 1 + 2
+    assert set(load_bc_runs(tmp_path, [])["bc_runs"]["cell"]) == {"gru (2 epochs)"}
+    for bad in ("0", "-1"):
+        assert main([*train[:-1], str(tmp_path / "never"), "--epochs", bad]) == 2
+        assert f"epochs: expected a positive integer, got {bad}" in capsys.readouterr().err
+    assert not (tmp_path / "never").exists()
+
+
 @pytest.mark.parametrize("backend", ["torch", "tf"])
 def test_shifted_training_moves_training_frames_only_and_resumes_only_so(
     backend, dataset, tmp_path, monkeypatch

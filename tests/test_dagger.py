@@ -236,7 +236,8 @@ def test_a_schedule_stopped_early_for_a_round_and_continued(source, tmp_path):
     summary = train_bc("gru", "torch", source, stopped, cosine, stop_after=1, progress_bar=False)
     assert [h["epoch"] for h in summary["history"]] == [1]
     assert summary["stopped_after"] == 1 and summary["closed_loop"] is None
-    assert set(load_bc_runs(tmp_path, [])["bc_runs"]["cell"]) == {"gru (stopped at epoch 1)"}
+    labels = set(load_bc_runs(tmp_path, [])["bc_runs"]["cell"])
+    assert labels == {"gru (3 epochs, 6 sequences, stopped at epoch 1)"}  # not smoke's 1 and 8
     continued = train_bc("gru", "torch", source, tmp_path / "continued", cosine,
                          continue_from=stopped, progress_bar=False, evaluate=False)  # fmt: skip
     assert [h["lr"] for h in continued["history"]] == [cosine.lr_at(e) for e in range(3)]

@@ -30,6 +30,8 @@ class BCProfile:
     shift: int = 0
 
     def __post_init__(self):
+        if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or self.epochs < 1:
+            raise ValueError(f"epochs: expected a positive integer, got {self.epochs!r}")
         if not self.lr > 0:  # also refuses nan
             raise ValueError(f"lr: expected a learning rate > 0, got {self.lr}")
         if isinstance(self.shift, bool) or not isinstance(self.shift, int) or self.shift < 0:

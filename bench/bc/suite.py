@@ -13,14 +13,17 @@ from .profiles import BCProfile
 
 def run_name(game: str, cell: str, backend: str, profile: str, seed: int,
              extractor: str = "nature", carry_state: bool = False,
-             lr: float | None = None, shift: int = 0) -> str:  # fmt: skip
+             lr: float | None = None, shift: int = 0,
+             epochs: int | None = None) -> str:  # fmt: skip
     """<game>-<cell>-<backend>-<profile>-seed<N>, plus -ncpsconv with ncps's conv block,
     -carried with the state carried across batches, -lr<lr> with another peak lr than the
-    profile's (None: the profile's) and -shift<N> with training frames moved by up to N px."""
+    profile's (None: the profile's), -shift<N> with training frames moved by up to N px and
+    -e<N> with a schedule of N epochs instead of the profile's (None: the profile's)."""
     suffix = "" if extractor == "nature" else f"-{extractor}conv"
     suffix += "-carried" if carry_state else ""
     suffix += f"-lr{lr:g}" if lr is not None else ""
     suffix += f"-shift{shift}" if shift else ""
+    suffix += f"-e{epochs}" if epochs is not None else ""
     return f"{game}-{cell}-{backend}-{profile}-seed{seed}{suffix}"
 
 

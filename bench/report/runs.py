@@ -46,21 +46,22 @@ def _variant(folder: Path) -> str:
     return str(record.get("variant") or "") if isinstance(record, dict) else ""
 
 
-def _default_lr(profile: dict) -> float | None:
-    """The peak lr of a BC profile of that name (None for another suite's profile)."""
+def _bc_default(profile: dict):
+    """The BC profile of that name as the code defines it (None for another suite's profile)."""
     from ..bc.profiles import PROFILES
 
     known = PROFILES.get(profile.get("name"))
-    return known.lr if known is not None and "batch_size" in profile else None
+    return known if known is not None and "batch_size" in profile else None
 
 
 def _identity(folder: Path, summary: dict) -> dict:
     """run, game, cell, backend, impl, seed, profile: from summary.json, else the folder name.
     A sweep's variant (a run with extra settings), another conv extractor, a carried state, a
-    BC peak lr other than its profile's, a dataset grown by DAgger rounds or a schedule stopped
-    early joins the cell's label, "lstm (lr=0.0003)", "cfc (ncps conv)", "gru (carried state,
-    DAgger 1)", "gru (lr 0.003)", "gru (stopped at epoch 6)", so variants get curves of their
-    own instead of passing for seeds of one another."""
+    BC peak lr, epoch count or dataset size other than its profile's, a dataset grown by DAgger
+    rounds or a schedule stopped early joins the cell's label, "lstm (lr=0.0003)", "cfc (ncps
+    conv)", "gru (carried state, DAgger 1)", "gru (lr 0.003, 3 epochs, 90,000 sequences)", "gru
+    (stopped at epoch 6)", so variants get curves of their own instead of passing for seeds of
+    one another."""
     name = folder.name
     parsed = parse_run_name(name)
     game = summary.get("game") or summary.get("dataset_game")
@@ -70,14 +71,20 @@ def _identity(folder: Path, summary: dict) -> dict:
     extras = [] if extractor == "nature" else [f"{extractor} conv"]
     if isinstance(profile, dict) and profile.get("carry_state"):
         extras.append("carried state")
-    default_lr = _default_lr(profile) if isinstance(profile, dict) else None
-    if default_lr is not None and profile.get("lr", default_lr) != default_lr:
+    default = _bc_default(profile) if isinstance(profile, dict) else None
+    if default is not None and profile.get("lr", default.lr) != default.lr:
         extras.append(f"lr {profile['lr']:g}")
+    if default is not None and profile.get("epochs", default.epochs) != default.epochs:
+        extras.append(f"{profile['epochs']} epochs")
     if isinstance(profile, dict) and profile.get("shift"):
         extras.append(f"shift {profile['shift']} px")
-    rounds = ((summary.get("dataset") or {}).get("manifest") or {}).get("dagger")
+    manifest = (summary.get("dataset") or {}).get("manifest") or {}
+    rounds = manifest.get("dagger")
     if rounds:
         extras.append(f"DAgger {len(rounds)}")
+    trained_on = (manifest.get("counts") or {}).get("train")
+    if default is not None and not rounds and trained_on not in (None, default.train):
+        extras.append(f"{trained_on:,} sequences")
     if summary.get("stopped_after"):
         extras.append(f"stopped at epoch {summary['stopped_after']}")
     variant = _variant(folder) or ", ".join(extras)

@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from .results import DEFAULT_RESULTS
+from .results import DEFAULT_RESULTS, FolderBusyError
 from .sweep.cli import add_sweep
 
 
@@ -607,7 +607,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     try:
         status = args.handler(args)
-    except (ValueError, ImportError, FileNotFoundError) as error:
+    except (ValueError, ImportError, FileNotFoundError, FolderBusyError) as error:
         print(f"cellbench {args.command}: error: {error}", file=sys.stderr)
         return 2
     print(f"[{args.command} took {time.perf_counter() - started:.1f} s]", file=sys.stderr)

@@ -56,6 +56,41 @@ def write_json_atomic(path: str | os.PathLike, data: Any) -> Path:
     return write_text_atomic(path, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
 
 
+WRITER_LOCK = ".writer.lock"
+
+
+class FolderBusyError(RuntimeError):
+    """Another process is writing the folder (see `sole_writer`)."""
+
+
+@contextlib.contextmanager
+def sole_writer(directory: str | os.PathLike, argument: str):
+    """Hold `directory`'s writer lock (created with it) for the body, or raise at once when
+    another process holds it: two jobs writing one folder would each record only their own
+    progress. The lock is the kernel's (flock), so a killed job never leaves it stale."""
+    import fcntl
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / WRITER_LOCK, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise FolderBusyError(
+                f"{argument}: {directory} is being written by {holder}; wait for it to finish "
+                "or stop it (a stopped job resumes where it left off)"
+            ) from None
+        handle.truncate(0)
+        handle.write(f"process {os.getpid()}\n")
+        handle.flush()
+        try:
+            yield directory
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def csv_text(rows: list[dict]) -> str:
     """Rows of dicts as CSV text with a header: every key, in the order first seen (a row
     without one leaves it empty, as rows written before a column existed do); an empty table

@@ -192,6 +192,40 @@ def test_a_dataset_grows_in_place_to_what_a_larger_run_would_have_written(tiny, 
     _assert_same(_contents(grown), _contents(directory))
 
 
+def test_a_second_generation_into_a_folder_being_written_is_refused(tmp_path, capsys):
+    """While one job writes a dataset folder another is refused at once, naming the holder;
+    the kernel drops the lock of a job that is killed, so the folder is free again after."""
+    import signal
+    import subprocess
+    import sys
+
+    from bench.cli import main
+    from bench.results import FolderBusyError, sole_writer
+
+    busy = tmp_path / "busy"
+    with sole_writer(busy, "out"):
+        with pytest.raises(FolderBusyError, match=rf"out: {busy} is being written by process "
+                                                  rf"{os.getpid()}; wait for it"):  # fmt: skip
+            _generate(busy)
+        assert main(["dataset", "generate", "--game", "breakout", "--out", str(busy)]) == 2
+    assert f"error: out: {busy} is being written by process" in capsys.readouterr().err
+    assert not list(busy.glob("*.npz")) and not (busy / "progress.json").exists()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from bench.results import sole_writer\n"
+         "with sole_writer(sys.argv[1], 'out'):\n    print('held', flush=True); time.sleep(600)",
+         str(busy)],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline() == "held\n"
+        with pytest.raises(FolderBusyError, match=f"being written by process {holder.pid}"):
+            _generate(busy)
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    assert _generate(busy)["counts"]["train"] == TINY["train"]
+
+
 def test_generation_refuses_foreign_folders_and_other_settings(tiny, tmp_path):
     directory, _ = tiny
     from bench.atari.generate import generate

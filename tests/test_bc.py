@@ -337,6 +337,18 @@ def test_another_epoch_count_is_named_labelled_and_refused_when_not_positive(
     assert not (tmp_path / "never").exists()
 
 
+def test_a_run_folder_being_trained_into_is_refused_to_a_second_job(dataset, tmp_path):
+    """Two jobs resuming one run would overwrite each other's checkpoints and metrics."""
+    from bench.results import FolderBusyError, sole_writer
+
+    out = tmp_path / "run"
+    with sole_writer(out, "out"):
+        with pytest.raises(FolderBusyError, match=f"out: {out} is being written by process"):
+            train_bc("gru", "tf", dataset, out, PROFILES["smoke"], resume=True,
+                     progress_bar=False)  # fmt: skip
+    assert not (out / "metrics.csv").exists()
+
+
 @pytest.mark.parametrize("backend", ["torch", "tf"])
 def test_shifted_training_moves_training_frames_only_and_resumes_only_so(
     backend, dataset, tmp_path, monkeypatch

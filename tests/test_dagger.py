@@ -171,7 +171,7 @@ def test_continuing_a_run_on_the_grown_dataset(source, runs, tmp_path):
     resumed = train_bc("gru", "torch", grown, out, three, resume=True, progress_bar=False,
                        evaluate=False)  # fmt: skip
     assert resumed["continue_from"] == summary["continue_from"]
-    assert set(load_bc_runs(tmp_path, [])["bc_runs"]["cell"]) == {"gru (DAgger 1)"}
+    assert set(load_bc_runs(tmp_path, [])["bc_runs"]["cell"]) == {"gru (3 epochs, DAgger 1)"}
     cosine = dataclasses.replace(SMOKE, lr_schedule="cosine")
     finished = tmp_path / "finished"
     train_bc("gru", "torch", source, finished, cosine, progress_bar=False, evaluate=False)

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..results import machine_info, write_json_atomic
+from ..results import machine_info, sole_writer, write_json_atomic
 from .sequences import (
     MANIFEST,
     SEQUENCE_LENGTH,
@@ -313,51 +313,55 @@ def generate(
     if not isinstance(noise, Perturbations):
         raise TypeError(f"perturbations: expected a Perturbations, got {type(noise).__name__}")
     make_expert(settings.game, 1)  # no expert for this game: fail before anything is written
-    directory = Path(out)
-    directory.mkdir(parents=True, exist_ok=True)
-    identity = _identity(settings, seed, shard_size, noise)
-    meanings = _action_meanings(settings)
-    progress = load_progress(directory / PROGRESS, identity, {"fire_miss": 0.0})
-    write_json_atomic(directory / PROGRESS, progress)  # before any .npz: marks the folder ours
-    counts = {"train": train, "val": val}
-    shards = plan_shards(counts, seed, shard_size)
-    pending = pending_shards(shards, progress, directory)
-    total = sum(counts.values())
-    done = total - sum(s.count for s in pending)
-    started, steps_played = time.perf_counter(), 0
-    bar = tqdm(
-        total=total,
-        initial=done,
-        unit="seq",
-        desc=f"{settings.game} dataset",
-        disable=not progress_bar,
-    )
-    callback = on_sequence or (lambda new: None)
+    with sole_writer(out, "out") as directory:
+        identity = _identity(settings, seed, shard_size, noise)
+        meanings = _action_meanings(settings)
+        progress = load_progress(directory / PROGRESS, identity, {"fire_miss": 0.0})
+        write_json_atomic(directory / PROGRESS, progress)  # before any .npz: marks the folder ours
+        counts = {"train": train, "val": val}
+        shards = plan_shards(counts, seed, shard_size)
+        pending = pending_shards(shards, progress, directory)
+        total = sum(counts.values())
+        done = total - sum(s.count for s in pending)
+        started, steps_played = time.perf_counter(), 0
+        bar = tqdm(
+            total=total,
+            initial=done,
+            unit="seq",
+            desc=f"{settings.game} dataset",
+            disable=not progress_bar,
+        )
+        callback = on_sequence or (lambda new: None)
 
-    def sequence_done(new: bool) -> None:
-        bar.update(1)
-        callback(new)
+        def sequence_done(new: bool) -> None:
+            bar.update(1)
+            callback(new)
 
-    envs = make_expert_vector_env(settings, min(num_envs, max(len(pending), 1)))
-    try:
-        for wave in waves(pending, envs.num_envs):
-            for slot in _play_wave(envs, wave, settings, directory, sequence_done, noise, meanings):
-                if slot.shard is None:
-                    continue
-                steps_played += slot.steps
-                progress["shards"][slot.shard.key] = {"returns": slot.returns, "steps": slot.steps}
-            write_json_atomic(directory / PROGRESS, progress)
-    finally:
-        envs.close()
-        bar.close()
-    elapsed = time.perf_counter() - started
-    manifest = _manifest(settings, seed, shard_size, counts, progress, steps_played, elapsed,
-                         len(meanings), noise)  # fmt: skip
-    earlier = read_manifest(directory)
-    if earlier and "expert_score" in earlier:  # scored before this run completed the dataset
-        manifest["expert_score"] = earlier["expert_score"]
-    write_json_atomic(directory / MANIFEST, manifest)
-    return manifest
+        envs = make_expert_vector_env(settings, min(num_envs, max(len(pending), 1)))
+        try:
+            for wave in waves(pending, envs.num_envs):
+                for slot in _play_wave(
+                    envs, wave, settings, directory, sequence_done, noise, meanings
+                ):
+                    if slot.shard is None:
+                        continue
+                    steps_played += slot.steps
+                    progress["shards"][slot.shard.key] = {
+                        "returns": slot.returns,
+                        "steps": slot.steps,
+                    }
+                write_json_atomic(directory / PROGRESS, progress)
+        finally:
+            envs.close()
+            bar.close()
+        elapsed = time.perf_counter() - started
+        manifest = _manifest(settings, seed, shard_size, counts, progress, steps_played, elapsed,
+                             len(meanings), noise)  # fmt: skip
+        earlier = read_manifest(directory)
+        if earlier and "expert_score" in earlier:  # scored before this run completed the dataset
+            manifest["expert_score"] = earlier["expert_score"]
+        write_json_atomic(directory / MANIFEST, manifest)
+        return manifest
 
 
 def score_expert(directory: str | Path, episodes: int = 20, seed: int = 0,

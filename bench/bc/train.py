@@ -28,7 +28,7 @@ from ..atari.loaders import batches_per_epoch, continues
 from ..atari.sequences import read_manifest
 from ..atari.settings import AtariSettings
 from ..backends import DEFAULT_IMPL, backend_class
-from ..results import csv_text, machine_info, write_json_atomic, write_text_atomic
+from ..results import csv_text, machine_info, sole_writer, write_json_atomic, write_text_atomic
 from ..tensorboard import make_logger
 from .profiles import BCProfile
 from .spec import PolicySpec, make_policy_spec
@@ -100,7 +100,16 @@ def train_bc(
     "continue_from" and kept when this run resumes. `stop_after`: train only through that
     epoch of the schedule (whose lr still decays over all `profile.epochs`) and skip the
     closed loop, so that DAgger can play the checkpoint and a run continue it; the summary
-    says "stopped_after"."""
+    says "stopped_after". Only one process writes `out` at a time; another is refused at
+    once."""
+    with sole_writer(out, "out"):
+        return _train_bc(cell, backend, dataset, out, profile, seed, resume, impl, threads,
+                         progress_bar, evaluate, extractor, continue_from, stop_after)  # fmt: skip
+
+
+def _train_bc(cell, backend, dataset, out, profile, seed, resume, impl, threads, progress_bar,
+              evaluate, extractor, continue_from, stop_after) -> dict:  # fmt: skip
+    """`train_bc` with `out` locked."""
     from .evaluate import play
 
     check_stop_after(stop_after, profile)

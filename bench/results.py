@@ -67,12 +67,15 @@ class FolderBusyError(RuntimeError):
 def sole_writer(directory: str | os.PathLike, argument: str):
     """Hold `directory`'s writer lock (created with it) for the body, or raise at once when
     another process holds it: two jobs writing one folder would each record only their own
-    progress. The lock is the kernel's (flock), so a killed job never leaves it stale."""
+    progress. The lock is the kernel's (flock), so a killed job never leaves it stale. A
+    folder created here and left empty by the body is removed again."""
     import fcntl
 
     directory = Path(directory)
+    created = not directory.exists()
     directory.mkdir(parents=True, exist_ok=True)
-    with open(directory / WRITER_LOCK, "a+") as handle:
+    lock = directory / WRITER_LOCK
+    with open(lock, "a+") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -88,6 +91,9 @@ def sole_writer(directory: str | os.PathLike, argument: str):
         try:
             yield directory
         finally:
+            if created and [p.name for p in directory.iterdir()] == [WRITER_LOCK]:
+                lock.unlink()  # a job that failed before writing anything leaves no folder
+                directory.rmdir()
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 

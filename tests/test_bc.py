@@ -338,7 +338,8 @@ def test_another_epoch_count_is_named_labelled_and_refused_when_not_positive(
 
 
 def test_a_run_folder_being_trained_into_is_refused_to_a_second_job(dataset, tmp_path):
-    """Two jobs resuming one run would overwrite each other's checkpoints and metrics."""
+    """Two jobs resuming one run would overwrite each other's checkpoints and metrics; a job
+    that fails before writing anything leaves no folder behind."""
     from bench.results import FolderBusyError, sole_writer
 
     out = tmp_path / "run"
@@ -347,6 +348,10 @@ def test_a_run_folder_being_trained_into_is_refused_to_a_second_job(dataset, tmp
             train_bc("gru", "tf", dataset, out, PROFILES["smoke"], resume=True,
                      progress_bar=False)  # fmt: skip
     assert not (out / "metrics.csv").exists()
+    with pytest.raises(ValueError, match="impl"):  # fails before writing: no folder is left
+        train_bc("gru", "tf", dataset, tmp_path / "never", PROFILES["smoke"], impl="no_such",
+                 progress_bar=False)  # fmt: skip
+    assert not (tmp_path / "never").exists()
 
 
 @pytest.mark.parametrize("backend", ["torch", "tf"])

@@ -24,7 +24,7 @@ Extractors (applied to every time step, observations uint8 (B, T, 84, 84, 4) sca
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -194,3 +194,13 @@ def make_policy_spec(
     return PolicySpec(
         cells.get_spec(cell, features, units or default_units, **hparams), num_actions, extractor
     )
+
+
+class Evaluated(NamedTuple):
+    """What either framework's trainer returns for one evaluated batch of B x T steps."""
+
+    loss: float  # cross-entropy summed over the B * T steps
+    correct: int  # steps whose greedy action is the label
+    count: int  # B * T
+    predicted: np.ndarray  # (num_actions,) int64: steps on which each action was the greedy one
+    final: Any  # the cell's state after the last step, in the framework's form

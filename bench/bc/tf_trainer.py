@@ -9,7 +9,7 @@ import tensorflow as tf
 from .. import checkpoint
 from ..atari.loaders import tf_dataset
 from ..threads import set_tf_threads
-from .spec import PolicySpec
+from .spec import Evaluated, PolicySpec
 from .tf_policy import TFPolicy
 
 
@@ -39,18 +39,23 @@ class TFTrainer:
                           carry_state=carry_state, shift=shift)  # fmt: skip
 
     def _loss(self, obs, actions, state=None, training=True):
-        """Mean cross-entropy, correct count and the final state. The tape watches variables
-        only, so no gradient flows into the initial state (truncated BPTT)."""
+        """Mean cross-entropy, correct count, predictions per action (A,) and the final state.
+        The tape watches variables only, so no gradient flows into the initial state
+        (truncated BPTT)."""
         logits, final = self.policy(obs, state, training=training)
-        flat = tf.reshape(logits, (-1, self.policy.spec.num_actions))
+        num_actions = self.policy.spec.num_actions
+        flat = tf.reshape(logits, (-1, num_actions))
         labels = tf.reshape(tf.cast(actions, tf.int64), (-1,))
         loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels, flat))
-        correct = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(flat, -1), labels), tf.int64))
-        return loss, correct, final
+        predicted = tf.argmax(flat, -1)
+        correct = tf.reduce_sum(tf.cast(tf.equal(predicted, labels), tf.int64))
+        per_action = tf.math.bincount(tf.cast(predicted, tf.int32), minlength=num_actions,
+                                      maxlength=num_actions, dtype=tf.int64)  # fmt: skip
+        return loss, correct, per_action, final
 
     def _gradients(self, obs, actions, state=None):
         with tf.GradientTape() as tape:
-            loss, correct, final = self._loss(obs, actions, state)
+            loss, correct, _, final = self._loss(obs, actions, state)
         return loss, correct, final, tape.gradient(loss, self.variables)
 
     def _train_step(self, obs, actions, state):
@@ -67,11 +72,10 @@ class TFTrainer:
         loss, correct, final = self._train(obs, actions, state)
         return float(loss), float(correct) / np.prod(actions.shape), final
 
-    def evaluate_batch(self, obs, actions, state=None) -> tuple[float, int, int, object]:
-        """(summed loss, correct, count, final state) of a batch."""
-        loss, correct, final = self._evaluate(obs, actions, state)
+    def evaluate_batch(self, obs, actions, state=None) -> Evaluated:
+        loss, correct, predicted, final = self._evaluate(obs, actions, state)
         count = int(np.prod(actions.shape))
-        return float(loss) * count, int(correct), count, final
+        return Evaluated(float(loss) * count, int(correct), count, predicted.numpy(), final)
 
     def loss_and_grads(self, obs, actions, state=None) -> tuple[float, dict[str, np.ndarray]]:
         obs, actions = tf.convert_to_tensor(obs), tf.convert_to_tensor(actions)

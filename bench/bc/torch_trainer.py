@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from .. import checkpoint
 from ..atari.loaders import prefetched, torch_loader
 from ..optimizers import AdamTF
-from .spec import PolicySpec
+from .spec import Evaluated, PolicySpec
 from .torch_policy import TorchPolicy
 
 
@@ -32,14 +32,16 @@ class TorchTrainer:
         return prefetched(loader)
 
     def _loss(self, obs, actions, state=None):
-        """Mean cross-entropy, correct count and the final state (detached: truncated BPTT
-        carries it to the next batch without a graph back into this one)."""
+        """Mean cross-entropy, correct count, predictions per action (A,) and the final state
+        (detached: truncated BPTT carries it to the next batch without a graph back into this
+        one)."""
         logits, final = self.policy(torch.as_tensor(obs), state)
         actions = torch.as_tensor(actions)
         flat = logits.reshape(-1, logits.shape[-1])
         loss = F.cross_entropy(flat, actions.reshape(-1))
-        correct = (flat.argmax(-1) == actions.reshape(-1)).sum()
-        return loss, correct, _detached(final)
+        predicted = flat.argmax(-1)
+        correct = (predicted == actions.reshape(-1)).sum()
+        return loss, correct, torch.bincount(predicted, minlength=flat.shape[-1]), _detached(final)
 
     def set_lr(self, lr: float) -> None:
         for group in self.optimizer.param_groups:
@@ -50,25 +52,24 @@ class TorchTrainer:
         initial state (None: zeros) -> (loss, accuracy, final state)."""
         self.policy.train()
         self.optimizer.zero_grad(set_to_none=True)
-        loss, correct, final = self._loss(obs, actions, state)
+        loss, correct, _, final = self._loss(obs, actions, state)
         loss.backward()
         self.optimizer.step()
         return float(loss.detach()), float(correct) / np.prod(actions.shape), final
 
     @torch.no_grad()
-    def evaluate_batch(self, obs, actions, state=None) -> tuple[float, int, int, object]:
-        """(summed loss, correct, count, final state) of a batch."""
+    def evaluate_batch(self, obs, actions, state=None) -> Evaluated:
         self.policy.eval()
-        loss, correct, final = self._loss(obs, actions, state)
+        loss, correct, predicted, final = self._loss(obs, actions, state)
         count = int(np.prod(actions.shape))
-        return float(loss) * count, int(correct), count, final
+        return Evaluated(float(loss) * count, int(correct), count, predicted.numpy(), final)
 
     def loss_and_grads(self, obs, actions, state=None) -> tuple[float, dict[str, np.ndarray]]:
         """Loss and canonical gradients of one batch (no update): the parity check's view, in
         training mode (BatchNorm on batch statistics) as TF's."""
         self.policy.train()
         self.policy.zero_grad(set_to_none=True)
-        loss, _, _ = self._loss(obs, actions, _as_torch(state))
+        loss, _, _, _ = self._loss(obs, actions, _as_torch(state))
         loss.backward()
         return float(loss.detach()), self.policy.export_params(grads=True)
 

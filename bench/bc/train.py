@@ -275,7 +275,8 @@ def _validate(trainer, dataset, profile: BCProfile, seed) -> tuple[float, float,
 
 
 # A policy that plays one action on this share of the validation steps has collapsed: the
-# expert's commonest action (NOOP on Breakout) is 58% of them.
+# expert's commonest action (NOOP on Breakout) is 58.4% of them, and the full-profile GRU
+# (84.4% accurate) predicts it on 60.7%.
 COLLAPSED_SHARE = 0.99
 
 

@@ -329,10 +329,14 @@ def test_the_first_rollout_is_the_same_in_torch_and_tf():
 
 
 def test_resume_continues_to_the_new_budget(tmp_path):
+    from bench.results import FolderBusyError, sole_writer
+
     config = profile_config("smoke", cell="gru", frames=640)
     train_a2c(config, "torch", tmp_path, progress_bar=False)
     with pytest.raises(ValueError, match="--resume"):
         train_a2c(config, "torch", tmp_path, progress_bar=False)
+    with sole_writer(tmp_path, "out"), pytest.raises(FolderBusyError, match="being written"):
+        train_a2c(config, "torch", tmp_path, resume=True, progress_bar=False)  # a second job
     from bench.a2c.train import _start
 
     spec = make_agent_spec("gru", 4)

@@ -147,6 +147,12 @@ def test_bad_input_is_named(source, runs, tmp_path):
         aggregate(tmp_path, source, tmp_path / "a", progress_bar=False)
     with pytest.raises(FileNotFoundError, match="dataset: .* does not exist"):
         aggregate(runs[0], tmp_path / "missing", tmp_path / "a", progress_bar=False)
+    from bench.results import FolderBusyError, sole_writer
+
+    with sole_writer(tmp_path / "busy", "out"):  # another round writing there
+        with pytest.raises(FolderBusyError, match=f"out: {tmp_path / 'busy'} is being written"):
+            aggregate(runs[0], source, tmp_path / "busy", sequences=1, progress_bar=False)
+    assert not (tmp_path / "a").exists() and not (tmp_path / "busy").exists()
 
 
 def test_continuing_a_run_on_the_grown_dataset(source, runs, tmp_path):

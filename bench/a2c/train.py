@@ -26,7 +26,7 @@ import numpy as np
 from .. import checkpoint
 from ..atari.envs import make_vector_env
 from ..backends import DEFAULT_IMPL, backend_class
-from ..results import csv_text, machine_info, write_json_atomic, write_text_atomic
+from ..results import csv_text, machine_info, sole_writer, write_json_atomic, write_text_atomic
 from ..tensorboard import make_logger
 from .config import A2CConfig, stored_config
 from .features import dead_share
@@ -72,8 +72,14 @@ def train_a2c(
     threads: int | None = None,
     progress_bar: bool = True,
 ) -> dict:
-    """Train to `config.frames`, writing metrics, episodes and checkpoints; returns the summary."""
-    out = Path(out)
+    """Train to `config.frames`, writing metrics, episodes and checkpoints; returns the summary.
+    Only one process writes `out` at a time; another is refused at once."""
+    with sole_writer(out, "out"):
+        return _train_a2c(config, backend, Path(out), resume, impl, threads, progress_bar)
+
+
+def _train_a2c(config, backend, out, resume, impl, threads, progress_bar) -> dict:
+    """`train_a2c` with `out` locked."""
     envs = make_envs(config)
     try:
         spec = make_agent_spec(config.cell, int(envs.single_action_space.n), config.units)

@@ -42,7 +42,7 @@ from .. import checkpoint
 from ..atari.generate import ShardSlot, load_progress, pending_shards, plan_shards, waves
 from ..atari.sequences import MANIFEST, SPLITS, list_split, sequence_path
 from ..atari.settings import AtariSettings
-from ..results import machine_info, write_json_atomic
+from ..results import machine_info, sole_writer, write_json_atomic
 from .spec import PolicySpec
 from .train import dataset_manifest, make_trainer
 
@@ -99,55 +99,58 @@ def aggregate(
                 "run": str(run.resolve()), "checkpoint_sha256": digest, "sequences": sequences,
                 "beta": float(beta), "seed": seed,
                 "shard_size": int(source.get("shard_size", 64))}  # fmt: skip
-    out.mkdir(parents=True, exist_ok=True)
-    progress = load_progress(out / PROGRESS, identity)
-    write_json_atomic(out / PROGRESS, progress)  # before any .npz: marks the folder ours
-    # Seeded as `generate` seeds a dataset of `sequences` (so beta = 1 writes its files),
-    # numbered after the source's.
-    planned = plan_shards({"train": sequences}, seed, identity["shard_size"])
-    shards = [dataclasses.replace(shard, first=shard.first + counts["train"]) for shard in planned]
-    pending = pending_shards(shards, progress, out)
-    if not pending and (out / MANIFEST).exists():  # a finished round: keep its record as it is
-        return out, dataset_manifest(out)
-    _link_source(files, out)
-    spec = PolicySpec.from_config(meta["policy"])
-    trainer = make_trainer(meta["backend"], spec, params, 1e-3, meta.get("impl"))
-    bar = tqdm(total=sequences, initial=sequences - sum(s.count for s in pending), unit="seq",
-               desc=f"{settings.game} DAgger round {number}", disable=not progress_bar)  # fmt: skip
+    with sole_writer(out, "out"):
+        progress = load_progress(out / PROGRESS, identity)
+        write_json_atomic(out / PROGRESS, progress)  # before any .npz: marks the folder ours
+        # Seeded as `generate` seeds a dataset of `sequences` (so beta = 1 writes its files),
+        # numbered after the source's.
+        planned = plan_shards({"train": sequences}, seed, identity["shard_size"])
+        shards = [
+            dataclasses.replace(shard, first=shard.first + counts["train"]) for shard in planned
+        ]
+        pending = pending_shards(shards, progress, out)
+        if not pending and (out / MANIFEST).exists():  # a finished round: keep its record as it is
+            return out, dataset_manifest(out)
+        _link_source(files, out)
+        spec = PolicySpec.from_config(meta["policy"])
+        trainer = make_trainer(meta["backend"], spec, params, 1e-3, meta.get("impl"))
+        done = sequences - sum(s.count for s in pending)
+        bar = tqdm(total=sequences, initial=done, unit="seq", disable=not progress_bar,
+                   desc=f"{settings.game} DAgger round {number}")  # fmt: skip
 
-    def sequence_done(new: bool) -> None:
-        bar.update(1)
-        if on_sequence is not None:
-            on_sequence(new)
+        def sequence_done(new: bool) -> None:
+            bar.update(1)
+            if on_sequence is not None:
+                on_sequence(new)
 
-    started = time.perf_counter()
-    try:
-        _play_shards(trainer, settings, pending, out, progress, beta, num_envs, sequence_done)
-    finally:
-        bar.close()
-    records = progress["shards"].values()
-    recorded = sum(r["recorded"] for r in records)
-    this_round = {
-        **{key: identity[key] for key in ("run", "checkpoint_sha256", "beta", "seed")},
-        "source": str(dataset),
-        "cell": spec.cell.name,
-        "backend": meta["backend"],
-        "epochs_done": meta["epochs_done"],
-        "first": counts["train"],
-        "sequences": sequences,
-        "returns": [ret for r in records for ret in r["returns"]],
-        # The share of recorded steps on which the policy chose the expert's action (whichever
-        # was executed): `evaluate.play`'s expert_agreement, on this round's games.
-        "expert_agreement": sum(r["agreed"] for r in records) / recorded,
-        "policy_executed": sum(r["policy_executed"] for r in records) / recorded,
-        "seconds_this_run": time.perf_counter() - started,
-        "machine": machine_info(),
-    }
-    manifest = {**source, "counts": {"train": counts["train"] + sequences, "val": counts["val"]},
-                "dagger": rounds + [this_round]}  # fmt: skip
-    manifest.pop("this_run", None)  # the source's generation, not this folder's
-    write_json_atomic(out / MANIFEST, manifest)
-    return out, manifest
+        started = time.perf_counter()
+        try:
+            _play_shards(trainer, settings, pending, out, progress, beta, num_envs, sequence_done)
+        finally:
+            bar.close()
+        records = progress["shards"].values()
+        recorded = sum(r["recorded"] for r in records)
+        this_round = {
+            **{key: identity[key] for key in ("run", "checkpoint_sha256", "beta", "seed")},
+            "source": str(dataset),
+            "cell": spec.cell.name,
+            "backend": meta["backend"],
+            "epochs_done": meta["epochs_done"],
+            "first": counts["train"],
+            "sequences": sequences,
+            "returns": [ret for r in records for ret in r["returns"]],
+            # The share of recorded steps on which the policy chose the expert's action (whichever
+            # was executed): `evaluate.play`'s expert_agreement, on this round's games.
+            "expert_agreement": sum(r["agreed"] for r in records) / recorded,
+            "policy_executed": sum(r["policy_executed"] for r in records) / recorded,
+            "seconds_this_run": time.perf_counter() - started,
+            "machine": machine_info(),
+        }
+        grown = {"train": counts["train"] + sequences, "val": counts["val"]}
+        manifest = {**source, "counts": grown, "dagger": rounds + [this_round]}
+        manifest.pop("this_run", None)  # the source's generation, not this folder's
+        write_json_atomic(out / MANIFEST, manifest)
+        return out, manifest
 
 
 def _play_shards(trainer, settings, pending, out, progress, beta, num_envs, on_sequence) -> None:

@@ -39,19 +39,16 @@ class TFTrainer:
                           carry_state=carry_state, shift=shift)  # fmt: skip
 
     def _loss(self, obs, actions, state=None, training=True):
-        """Mean cross-entropy, correct count, predictions per action (A,) and the final state.
-        The tape watches variables only, so no gradient flows into the initial state
-        (truncated BPTT)."""
+        """Mean cross-entropy, correct count, greedy actions (B * T,) and the final state. The
+        tape watches variables only, so no gradient flows into the initial state (truncated
+        BPTT)."""
         logits, final = self.policy(obs, state, training=training)
-        num_actions = self.policy.spec.num_actions
-        flat = tf.reshape(logits, (-1, num_actions))
+        flat = tf.reshape(logits, (-1, self.policy.spec.num_actions))
         labels = tf.reshape(tf.cast(actions, tf.int64), (-1,))
         loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels, flat))
         predicted = tf.argmax(flat, -1)
         correct = tf.reduce_sum(tf.cast(tf.equal(predicted, labels), tf.int64))
-        per_action = tf.math.bincount(tf.cast(predicted, tf.int32), minlength=num_actions,
-                                      maxlength=num_actions, dtype=tf.int64)  # fmt: skip
-        return loss, correct, per_action, final
+        return loss, correct, predicted, final
 
     def _gradients(self, obs, actions, state=None):
         with tf.GradientTape() as tape:
@@ -75,7 +72,8 @@ class TFTrainer:
     def evaluate_batch(self, obs, actions, state=None) -> Evaluated:
         loss, correct, predicted, final = self._evaluate(obs, actions, state)
         count = int(np.prod(actions.shape))
-        return Evaluated(float(loss) * count, int(correct), count, predicted.numpy(), final)
+        per_action = np.bincount(predicted.numpy(), minlength=self.policy.spec.num_actions)
+        return Evaluated(float(loss) * count, int(correct), count, per_action, final)
 
     def loss_and_grads(self, obs, actions, state=None) -> tuple[float, dict[str, np.ndarray]]:
         obs, actions = tf.convert_to_tensor(obs), tf.convert_to_tensor(actions)

@@ -32,7 +32,7 @@ class TorchTrainer:
         return prefetched(loader)
 
     def _loss(self, obs, actions, state=None):
-        """Mean cross-entropy, correct count, predictions per action (A,) and the final state
+        """Mean cross-entropy, correct count, greedy actions (B * T,) and the final state
         (detached: truncated BPTT carries it to the next batch without a graph back into this
         one)."""
         logits, final = self.policy(torch.as_tensor(obs), state)
@@ -41,7 +41,7 @@ class TorchTrainer:
         loss = F.cross_entropy(flat, actions.reshape(-1))
         predicted = flat.argmax(-1)
         correct = (predicted == actions.reshape(-1)).sum()
-        return loss, correct, torch.bincount(predicted, minlength=flat.shape[-1]), _detached(final)
+        return loss, correct, predicted, _detached(final)
 
     def set_lr(self, lr: float) -> None:
         for group in self.optimizer.param_groups:
@@ -62,7 +62,8 @@ class TorchTrainer:
         self.policy.eval()
         loss, correct, predicted, final = self._loss(obs, actions, state)
         count = int(np.prod(actions.shape))
-        return Evaluated(float(loss) * count, int(correct), count, predicted.numpy(), final)
+        per_action = np.bincount(predicted.numpy(), minlength=self.policy.spec.num_actions)
+        return Evaluated(float(loss) * count, int(correct), count, per_action, final)
 
     def loss_and_grads(self, obs, actions, state=None) -> tuple[float, dict[str, np.ndarray]]:
         """Loss and canonical gradients of one batch (no update): the parity check's view, in

@@ -346,6 +346,9 @@ def _add_train(subparsers) -> None:
     bc.add_argument("--extractor", default="nature", choices=tuple(EXTRACTORS),
                     help="conv feature extractor: nature (DQN's, default) or ncps (the 4-layer "
                     "conv block of ncps's torch tutorial, with BatchNorm)")  # fmt: skip
+    bc.add_argument("--units", type=int, metavar="N",
+                    help="the cell's unit count (default: LTC 32, the others 64); the conv "
+                    "extractor and the head stay as they are; the run name gets -u<N>")  # fmt: skip
     bc.add_argument("--carry-state", action="store_true",
                     help="truncated BPTT: each batch row starts from the state the previous "
                     "sequence of its game ended in (zeros at a new episode), as closed-loop play "
@@ -389,6 +392,7 @@ def _add_train(subparsers) -> None:
 def _run_train_bc(args) -> int:
     from .bc.dagger_recipe import train_with_dagger
     from .bc.profiles import get_profile, rounds_epoch
+    from .bc.spec import check_units, default_units
     from .bc.suite import ensure_dataset, run_name
     from .bc.train import check_stop_after, train_bc
 
@@ -398,6 +402,7 @@ def _run_train_bc(args) -> int:
                                   epochs=default.epochs if args.epochs is None else args.epochs,
                                   shift=args.shift)  # fmt: skip
     check_stop_after(args.stop_after, profile)
+    check_units(args.units)
     if args.dagger:
         if args.continue_from or args.stop_after:
             raise ValueError("dagger: it trains, plays the rounds and continues by itself; "
@@ -408,14 +413,17 @@ def _run_train_bc(args) -> int:
         profile = dataclasses.replace(profile, carry_state=True)
     other_lr = None if profile.lr == default.lr else profile.lr
     other_epochs = None if profile.epochs == default.epochs else profile.epochs
+    other_units = None if args.units in (None, default_units(args.cell)) else args.units
     name = run_name(args.game, args.cell, args.backend, profile.name, args.seed, args.extractor,
-                    profile.carry_state, other_lr, profile.shift, other_epochs)  # fmt: skip
+                    profile.carry_state, other_lr, profile.shift, other_epochs,
+                    other_units)  # fmt: skip
     if args.continue_from and not args.out:
         name += f"-on-{dataset.name}"
     name += "-dagger" if args.dagger else ""
     out = args.out or DEFAULT_RESULTS / "bc" / "train" / name
     common = {"seed": args.seed, "resume": args.resume, "impl": args.impl,
-              "threads": args.threads, "extractor": args.extractor}  # fmt: skip
+              "threads": args.threads, "extractor": args.extractor,
+              "units": args.units}  # fmt: skip
     if args.dagger:
         summary = train_with_dagger(args.cell, args.backend, dataset, out, profile, **common)
     else:

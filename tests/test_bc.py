@@ -337,6 +337,40 @@ def test_another_epoch_count_is_named_labelled_and_refused_when_not_positive(
     assert not (tmp_path / "never").exists()
 
 
+def test_another_unit_count_is_named_recorded_labelled_and_checked(dataset, tmp_path, capsys):
+    """`--units N` widens the cell alone (conv and head as they were), names the run -u<N>,
+    labels it "N units", refuses to resume it as a cell of another width, and refuses a count
+    below 1 before any work; the default count gets no suffix or label."""
+    import json
+
+    from bench.bc.suite import run_name
+    from bench.cli import main
+    from bench.report.runs import load_bc_runs
+
+    assert run_name("breakout", "gru", "tf", "full", 0, units=256).endswith("-seed0-u256")
+    train = ["train", "bc", "--cell", "gru", "--backend", "tf", "--profile", "smoke",
+             "--dataset", str(dataset)]  # fmt: skip
+    out = tmp_path / "bc" / "train" / "wide"
+    assert main([*train, "--out", str(out), "--units", "24"]) == 0
+    assert "breakout-gru-tf-smoke-seed0-u24: val accuracy" in capsys.readouterr().out
+    assert json.loads((out / "summary.json").read_text())["policy"]["cell"]["units"] == 24
+    params, _, _ = checkpoint.load(out / checkpoint.NAME)
+    wide, default = make_policy_spec("gru", 4, 24).param_shapes(), make_policy_spec("gru", 4)
+    assert {key: value.shape for key, value in params.items()} == wide
+    widened = {key for key, shape in default.param_shapes().items() if wide[key] != shape}
+    assert widened == {key for key in wide if key.startswith("cell/")} | {"head_kernel"}
+    assert main([*train, "--out", str(tmp_path / "bc" / "train" / "plain"), "--units", "64"]) == 0
+    assert "breakout-gru-tf-smoke-seed0: val accuracy" in capsys.readouterr().out
+    labels = set(load_bc_runs(tmp_path, [])["bc_runs"]["cell"])
+    assert labels == {"gru (24 units)", "gru"}
+    with pytest.raises(ValueError, match=r"policy=.*'units': 24\}.* has policy=.*'units': 64\}"):
+        train_bc("gru", "tf", dataset, out, PROFILES["smoke"], resume=True, progress_bar=False)
+    for bad in ("0", "-3"):
+        assert main([*train, "--out", str(tmp_path / "never"), "--units", bad]) == 2
+        assert f"units: expected a positive whole unit count, got {bad}" in capsys.readouterr().err
+    assert not (tmp_path / "never").exists()
+
+
 def test_a_run_folder_being_trained_into_is_refused_to_a_second_job(dataset, tmp_path):
     """Two jobs resuming one run would overwrite each other's checkpoints and metrics; a job
     that fails before writing anything leaves no folder behind."""

@@ -182,18 +182,30 @@ class PolicySpec:
         )
 
 
+def default_units(cell: str) -> int:
+    """The policies' unit count for a cell name: LTC 32 (its ODE solver costs most per unit),
+    the others 64."""
+    return {"ltc": 32}.get(cell, 64)
+
+
+def check_units(units: int | None) -> None:
+    """A unit count is a positive int, or None for the cell's default."""
+    if units is not None and (isinstance(units, bool) or not isinstance(units, int) or units < 1):
+        raise ValueError(f"units: expected a positive whole unit count, got {units!r}")
+
+
 def make_policy_spec(
     cell: str, num_actions: int, units: int | None = None, extractor: str = "nature", **hparams
 ) -> PolicySpec:
     """The default policy for a cell name: LSTM/GRU 64 units, CfC 64 (backbone 128), LTC 32,
-    after the `extractor` (a key of EXTRACTORS)."""
+    after the `extractor` (a key of EXTRACTORS); `units` (None: that default) other than the
+    default widens or narrows the cell alone."""
     if extractor not in EXTRACTORS:
         raise ValueError(f"extractor: expected one of {list(EXTRACTORS)}, got {extractor!r}")
-    features = extractor_features(extractor)
-    default_units = {"ltc": 32}.get(cell, 64)
-    return PolicySpec(
-        cells.get_spec(cell, features, units or default_units, **hparams), num_actions, extractor
-    )
+    check_units(units)
+    cell_spec = cells.get_spec(cell, extractor_features(extractor), units or default_units(cell),
+                               **hparams)  # fmt: skip
+    return PolicySpec(cell_spec, num_actions, extractor)
 
 
 class Evaluated(NamedTuple):

@@ -90,9 +90,11 @@ def train_bc(
     extractor: str = "nature",
     continue_from: Path | None = None,
     stop_after: int | None = None,
+    units: int | None = None,
 ) -> dict:
     """Train, validate, checkpoint, evaluate; returns the summary it writes. `extractor`: the
-    conv feature extractor (`bench.bc.spec.EXTRACTORS`: "nature" or ncps's "ncps").
+    conv feature extractor (`bench.bc.spec.EXTRACTORS`: "nature" or ncps's "ncps"). `units`:
+    the cell's unit count (None: the cell's default, `bench.bc.spec.default_units`).
     `continue_from`: a run folder whose training this run continues as a resume of it would
     (weights, optimizer state, epochs done, the rest of the schedule), but on `dataset` and
     into `out`, leaving the run as it is: DAgger's retraining (`bench.bc.dagger`). Recorded as
@@ -103,11 +105,12 @@ def train_bc(
     once."""
     with sole_writer(out, "out"):
         return _train_bc(cell, backend, dataset, out, profile, seed, resume, impl, threads,
-                         progress_bar, evaluate, extractor, continue_from, stop_after)  # fmt: skip
+                         progress_bar, evaluate, extractor, continue_from, stop_after,
+                         units)  # fmt: skip
 
 
 def _train_bc(cell, backend, dataset, out, profile, seed, resume, impl, threads, progress_bar,
-              evaluate, extractor, continue_from, stop_after) -> dict:  # fmt: skip
+              evaluate, extractor, continue_from, stop_after, units) -> dict:  # fmt: skip
     """`train_bc` with `out` locked."""
     from .evaluate import play
 
@@ -115,7 +118,7 @@ def _train_bc(cell, backend, dataset, out, profile, seed, resume, impl, threads,
     manifest = dataset_manifest(dataset)
     settings = AtariSettings.from_dict(manifest["settings"])
     num_actions = check_actions(manifest, settings, Path(dataset))
-    spec = make_policy_spec(cell, num_actions, extractor=extractor)
+    spec = make_policy_spec(cell, num_actions, units, extractor=extractor)
     out = Path(out)
     identity = {"policy": spec.to_config(), "backend": backend, "dataset_game": settings.game}
     params, optimizer_state, history, start = spec.init_params(seed), None, [], 0

@@ -56,19 +56,25 @@ def _bc_default(profile: dict):
 
 def _identity(folder: Path, summary: dict) -> dict:
     """run, game, cell, backend, impl, seed, profile: from summary.json, else the folder name.
-    A sweep's variant (a run with extra settings), another conv extractor, a carried state, a
-    BC peak lr, epoch count or dataset size other than its profile's, a dataset grown by DAgger
-    rounds or a schedule stopped early joins the cell's label, "lstm (lr=0.0003)", "cfc (ncps
-    conv)", "gru (carried state, DAgger 1)", "gru (lr 0.003, 3 epochs, 90,000 sequences)", "gru
-    (stopped at epoch 6)", so variants get curves of their own instead of passing for seeds of
-    one another."""
+    A sweep's variant (a run with extra settings), another conv extractor, a cell width other
+    than the cell's default, a carried state, a BC peak lr, epoch count or dataset size other
+    than its profile's, a dataset grown by DAgger rounds or a schedule stopped early joins the
+    cell's label, "lstm (lr=0.0003)", "cfc (ncps conv)", "gru (carried state, DAgger 1)", "gru
+    (256 units, lr 0.003, 3 epochs, 90,000 sequences)", "gru (stopped at epoch 6)", so variants
+    get curves of their own instead of passing for seeds of one another."""
+    from ..bc.spec import default_units
+
     name = folder.name
     parsed = parse_run_name(name)
     game = summary.get("game") or summary.get("dataset_game")
     cell = summary.get("cell") or parsed.get("cell")
-    extractor = (summary.get("policy") or {}).get("extractor", "nature")
+    policy = summary.get("policy") or {}
+    extractor = policy.get("extractor", "nature")
     profile = summary.get("profile")
     extras = [] if extractor == "nature" else [f"{extractor} conv"]
+    units = (policy.get("cell") or {}).get("units")
+    if isinstance(units, int) and cell and units != default_units(cell):
+        extras.append(f"{units} units")
     if isinstance(profile, dict) and profile.get("carry_state"):
         extras.append("carried state")
     default = _bc_default(profile) if isinstance(profile, dict) else None

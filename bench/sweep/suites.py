@@ -71,11 +71,13 @@ def _validate_a2c(run: Run) -> None:
 
 
 def _validate_bc(run: Run) -> None:
-    """The profile with the run's lr, epochs and shift (which it names if it refuses one); the
-    DAgger recipe needs epochs before and after its rounds."""
+    """The profile with the run's lr, epochs and shift (which it names if it refuses one), and
+    the cell's units; the DAgger recipe needs epochs before and after its rounds."""
     from ..bc.profiles import PROFILES, rounds_epoch
+    from ..bc.spec import check_units
 
     settings = dict(run.settings)
+    check_units(settings.get("units"))
     profile = PROFILES[run.profile]
     overrides = {key: settings[key] for key in ("lr", "epochs", "shift") if key in settings}
     profile = dataclasses.replace(profile, **overrides)
@@ -99,7 +101,7 @@ def _suites() -> dict[str, SweepSuite]:
         "bc": SweepSuite("bc", tuple(BC_PROFILES), {"impl": _text, "extractor": _extractor,
                                                     "carry_state": _flag, "dagger": _flag,
                                                     "lr": _number, "epochs": _integer,
-                                                    "shift": _integer},
+                                                    "shift": _integer, "units": _integer},
                          _validate_bc),
         "a2c": SweepSuite(
             "a2c", tuple(A2C_PROFILES),

@@ -507,6 +507,9 @@ def _add_train_a2c(suites) -> None:
                      help="the conv trunk's 3136 -> 512 dense layer learns at lr x this (default "
                           f"{defaults.dense_lr_scale}; 1: one lr; smaller keeps its ReLU "
                           "features from dying early)")  # fmt: skip
+    a2c.add_argument("--units", type=int, metavar="N",
+                     help="the cell's unit count (default: LTC 32, the others 64); the run name "
+                     "gets -u<N>")  # fmt: skip
     a2c.add_argument("--seed", type=int, default=0, help="seed of weights, envs and actions")
     a2c.add_argument("--out", type=Path, help="run folder (default results/a2c/train/<run name>)")
     a2c.add_argument("--impl", help="cell implementation (default eager for torch, graph for tf)")
@@ -519,17 +522,20 @@ def _add_train_a2c(suites) -> None:
 def _run_train_a2c(args) -> int:
     from .a2c.config import profile_config, training_settings
     from .a2c.train import train_a2c
+    from .bc.spec import default_units
     from .bc.suite import run_name
 
     changes = {"cell": args.cell, "settings": training_settings(args.game),
                "num_envs": args.num_envs, "n_steps": args.n_steps,
                "gae_lambda": args.gae_lambda, "optimizer": args.optimizer, "lr": args.lr,
                "eps": args.eps, "dense_lr_scale": args.dense_lr_scale,
-               "seed": args.seed}  # fmt: skip
+               "seed": args.seed, "units": args.units}  # fmt: skip
     if args.frames is not None:
         changes["frames"] = args.frames
     config = profile_config(args.profile, **changes)
-    name = run_name(config.settings.game, args.cell, args.backend, args.profile, args.seed)
+    other_units = None if args.units in (None, default_units(args.cell)) else args.units
+    name = run_name(config.settings.game, args.cell, args.backend, args.profile, args.seed,
+                    units=other_units)  # fmt: skip
     out = args.out or DEFAULT_RESULTS / "a2c" / "train" / name
     summary = train_a2c(config, args.backend, out, args.resume, args.impl, args.threads,
                         progress_bar=not args.no_progress)  # fmt: skip

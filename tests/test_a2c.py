@@ -413,11 +413,16 @@ def test_the_cli_trains_and_reports_bad_input(tmp_path, capsys):
 
     out = tmp_path / "run"
     assert main(["train", "a2c", "--cell", "gru", "--backend", "torch", "--profile", "smoke",
-                 "--frames", "320", "--eps", "1e-3", "--dense-lr-scale", "0.5",
+                 "--frames", "320", "--eps", "1e-3", "--dense-lr-scale", "0.5", "--units", "24",
                  "--out", str(out), "--no-progress"]) == 0  # fmt: skip
-    written = json.loads((out / "summary.json").read_text())["config"]
-    assert written["eps"] == 1e-3 and written["dense_lr_scale"] == 0.5
-    assert "mean return" in capsys.readouterr().out
+    summary = json.loads((out / "summary.json").read_text())
+    written = summary["config"]
+    assert written["eps"] == 1e-3 and written["dense_lr_scale"] == 0.5 and written["units"] == 24
+    assert summary["policy"]["cell"]["units"] == 24
+    assert "breakout-gru-torch-smoke-seed0-u24: 320 frames" in capsys.readouterr().out
+    assert main(["train", "a2c", "--cell", "gru", "--backend", "tf", "--units", "0",
+                 "--out", str(tmp_path / "other")]) == 2  # fmt: skip
+    assert "units" in capsys.readouterr().err
     assert main(["train", "a2c", "--cell", "gru", "--backend", "torch", "--game", "breakin",
                  "--out", str(tmp_path / "other")]) == 2  # fmt: skip
     assert "breakin" in capsys.readouterr().err

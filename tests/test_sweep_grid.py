@@ -169,6 +169,7 @@ A2C = 'suites = "a2c"\ncells = "cfc"\nbackends = "tf"\n'
         (BC + "settings = { epochs = 0 }", r"epochs: expected a positive integer, got 0"),
         (BC + "settings = { units = 0 }", r"units: expected a positive whole unit count, got 0"),
         (A2C + "settings = { n_steps = 0 }", r"n_steps: expected an integer >= 1, got 0"),
+        (A2C + "settings = { units = 0 }", r"units: expected an integer >= 1, got 0"),
         (A2C + "settings = { n_steps = 2.5 }", r"settings.n_steps: expected an integer, got 2.5"),
         (A2C + "settings = { lr = -1.0 }", r"lr: expected a finite number in \(0.0, inf\]"),
         (BC + 'settings = { dagger = "yes" }', r"settings.dagger: expected true or false"),

@@ -107,7 +107,7 @@ def _suites() -> dict[str, SweepSuite]:
             "a2c", tuple(A2C_PROFILES),
             {"impl": _text, "frames": _integer, "num_envs": _integer, "n_steps": _integer,
              "gae_lambda": _number, "optimizer": _text, "lr": _number, "eps": _number,
-             "dense_lr_scale": _number},
+             "dense_lr_scale": _number, "units": _integer},
             _validate_a2c,
         ),
     }  # fmt: skip

@@ -126,7 +126,7 @@ def _run_ode(args) -> int:
 
 
 def _add_dataset(subparsers) -> None:
-    from .atari.generate import Perturbations
+    from .atari.generate import EXPERT_DRAWS, Perturbations
 
     noise = Perturbations()
     parser = subparsers.add_parser(
@@ -184,6 +184,15 @@ def _add_dataset(subparsers) -> None:
         type=float,
         default=noise.hold_steps,
         help=f"mean length of a hold in steps (default {noise.hold_steps})",
+    )
+    generate.add_argument(
+        "--expert-draws",
+        choices=EXPERT_DRAWS,
+        help="whose sticky-action draws the expert plans with: fixed (one set for every shard, "
+        "so one expert labels the whole dataset; the default for a new dataset) or per_shard "
+        "(each shard's own, as datasets were generated before this was recorded; experts of "
+        "different draws disagree on about a tenth of the steps). Default: an existing "
+        "dataset's, so one grown in place keeps one kind of label",
     )
     generate.set_defaults(handler=_run_dataset_generate)
     check = commands.add_parser(
@@ -275,12 +284,12 @@ def _run_dataset_generate(args) -> int:
     out = args.out or Path("data") / settings.game
     noise = Perturbations(args.fire_miss, args.hold, args.hold_steps)
     manifest = generate(out, settings, args.train, args.val, args.seed, args.num_envs,
-                        perturbations=noise)  # fmt: skip
+                        perturbations=noise, expert_draws=args.expert_draws)  # fmt: skip
     returns, run = manifest["expert_returns"], manifest["this_run"]
     if returns["episodes"]:
         print(
-            f"expert {manifest['expert']}: full-game return {returns['mean']:.1f} ± "
-            f"{returns['std']:.1f} over {returns['episodes']} episodes"
+            f"expert {manifest['expert']} ({manifest['expert_draws']} draws): full-game return "
+            f"{returns['mean']:.1f} ± {returns['std']:.1f} over {returns['episodes']} episodes"
         )
     if run["frames_per_second"]:
         print(f"this run: {run['frames']} frames at {run['frames_per_second']:.0f} frames/s")

@@ -142,6 +142,7 @@ def test_scoring_stores_full_games_of_the_expert_in_the_manifest(tiny, tmp_path,
     assert "over 3 games; stored in" in capsys.readouterr().out
     score = json.loads((directory / "manifest.json").read_text())["expert_score"]
     assert score["episodes"] == 3 and len(score["all"]) == 3 and score["seed"] == 1
+    assert score["expert_draws"] == "fixed"  # the dataset's expert, whatever the games' seed
     assert all(0 < n <= 100 for n in score["lengths"]), score["lengths"]
     on_disk = json.loads((directory / "manifest.json").read_text())
     assert on_disk["expert_score"] == score and expert_mean(on_disk) == score["mean"]
@@ -224,6 +225,45 @@ def test_a_second_generation_into_a_folder_being_written_is_refused(tmp_path, ca
         holder.send_signal(signal.SIGKILL)
         holder.wait()
     assert _generate(busy)["counts"]["train"] == TINY["train"]
+
+
+def test_one_expert_labels_a_dataset_and_an_older_one_grows_as_it_was_labelled(tiny, tmp_path):
+    """New datasets are labelled by one expert (the draws of FIXED_DRAWS_SEED in every shard);
+    a dataset from before the draws were recorded was labelled per shard, and grows in place
+    the same way, into what a per-shard generation writes at once; other draws are refused."""
+    from bench.atari.generate import (
+        FIXED_DRAWS_SEED,
+        ShardSlot,
+        expert_seed,
+        plan_shards,
+    )
+
+    assert tiny[1]["expert_draws"] == "fixed"
+    shards = plan_shards({"train": 4}, seed=5, shard_size=2)
+    assert len({shard.seed for shard in shards}) == 2
+    assert [expert_seed(shard, "fixed") for shard in shards] == [FIXED_DRAWS_SEED] * 2
+    assert [expert_seed(shard, "per_shard") for shard in shards] == [s.seed for s in shards]
+    for draws, same in (("fixed", True), ("per_shard", False)):
+        one, two = (ShardSlot(shard, "breakout", tmp_path, draws).expert for shard in shards)
+        assert np.array_equal(one.repeats, two.repeats) == same
+    with pytest.raises(ValueError, match="expert_draws: expected one of"):
+        expert_seed(shards[0], "shared")
+    with pytest.raises(ValueError, match="expert_draws: expected one of"):
+        _generate(tmp_path / "never", expert_draws="shared")
+    assert not (tmp_path / "never").exists()
+
+    older = tmp_path / "older"
+    _generate(older, train=1, expert_draws="per_shard")
+    for name in ("progress.json", "manifest.json"):  # as written before the draws were recorded
+        record = json.loads((older / name).read_text())
+        assert record.pop("expert_draws") == "per_shard"
+        (older / name).write_text(json.dumps(record))
+    with pytest.raises(ValueError, match=r"with expert_draws='per_shard' \(now 'fixed'\);"):
+        _generate(older, expert_draws="fixed")
+    assert _generate(older)["expert_draws"] == "per_shard"
+    at_once = tmp_path / "at_once"
+    _generate(at_once, expert_draws="per_shard")
+    _assert_same(_contents(older), _contents(at_once))
 
 
 def test_generation_refuses_foreign_folders_and_other_settings(tiny, tmp_path):
@@ -580,3 +620,18 @@ def test_flip_rates_count_only_flips_the_perturbation_causes(monkeypatch):
     assert probe["none"] == 0 and probe["ball 40 px"] > 20, probe
     with pytest.raises(ValueError, match="steps: expected a positive integer"):
         ambiguity.flip_rates(steps=0)
+
+
+def test_draws_agreement_is_total_for_one_draw_and_partial_across_draws():
+    """One draw agrees with itself everywhere; experts of different sticky-action draws
+    disagree on some states, and the majority label is a draw's at least as often as two
+    draws agree (sum of p^2 <= max p)."""
+    from bench.atari import ambiguity
+
+    alone = ambiguity.draws_agreement(steps=60, draws=1, num_envs=2)
+    assert alone == {"steps": 120, "pairwise": 100.0, "majority": 100.0}
+    several = ambiguity.draws_agreement(steps=60, draws=4, num_envs=2)
+    assert 25 <= several["pairwise"] < 100 and several["pairwise"] <= several["majority"] < 100
+    assert ambiguity.draws_agreement(steps=60, draws=4, num_envs=2) == several
+    with pytest.raises(ValueError, match="draws: expected a positive integer"):
+        ambiguity.draws_agreement(draws=0)

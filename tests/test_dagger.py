@@ -83,6 +83,31 @@ def test_with_beta_one_the_expert_plays_alone_whatever_the_policy(source, runs, 
             np.testing.assert_array_equal(actions, want_actions)
 
 
+def test_a_round_labels_with_its_source_datasets_expert(source, runs, tmp_path):
+    """A source from before the expert's draws were recorded was labelled per shard; a round
+    grown from it labels the same way (beta = 1 writes what such a generation writes), so the
+    grown dataset keeps one kind of label."""
+    import json
+    import shutil
+
+    legacy = tmp_path / "legacy"
+    shutil.copytree(source, legacy)
+    manifest = json.loads((legacy / "manifest.json").read_text())
+    assert manifest.pop("expert_draws") == "fixed"
+    (legacy / "manifest.json").write_text(json.dumps(manifest))
+    out, grown = aggregate(runs[0], legacy, tmp_path / "round", sequences=4, beta=1.0, seed=7,
+                           num_envs=2, progress_bar=False)  # fmt: skip
+    assert "expert_draws" not in grown  # still a legacy dataset: per shard
+    labels = {}
+    for draws in ("per_shard", "fixed"):
+        generate(tmp_path / draws, AtariSettings("breakout"), 4, 0, seed=7, num_envs=1,
+                 shard_size=3, progress_bar=False, expert_draws=draws)  # fmt: skip
+        labels[draws] = np.concatenate([a for _, a in _split(tmp_path / draws, "train")])
+    assert (labels["per_shard"] != labels["fixed"]).any()  # the two experts do differ here
+    got = np.concatenate([a for _, a in _split(out, "train")[6:]])
+    np.testing.assert_array_equal(got, labels["per_shard"])
+
+
 def test_with_beta_zero_the_policy_plays_and_agreement_is_recomputable(source, runs, tmp_path):
     """beta = 0: the policy executes every step. Replaying it over the recorded frames with
     its state carried (zeros at each shard's start) gives back its choices, and the share of

@@ -10,6 +10,7 @@ policy faces, not a strict bound: the frames' grey levels carry some sub-pixel p
 policy's memory some history.
 
     python -m bench.atari.ambiguity --steps 3000
+    python -m bench.atari.ambiguity --steps 3000 --draws 32   # how much the sticky draws decide
 """
 
 from __future__ import annotations
@@ -124,6 +125,50 @@ def flip_rates(steps: int = 3000, seed: int = 0, sticky: float = 0.25) -> dict:
     return {"steps": counted, **{k: 100 * v / max(counted, 1) for k, v in flips.items()}}
 
 
+def draws_agreement(steps: int = 3000, draws: int = 32, seed: int = 0, sticky: float = 0.25,
+                    num_envs: int = 4) -> dict:  # fmt: skip
+    """How much the expert's labels depend on its sticky-action draws (`BreakoutExpert.repeats`,
+    which a frame-based policy cannot see). Along the games of the expert with the draws of
+    `seed` (`num_envs` envs, `steps` steps each), every state is labelled by `draws` experts,
+    those of the draws of seeds 0 .. draws-1, each with the playing expert's memory. Returns
+    {"steps": states labelled, "pairwise": % of them on which the experts of two draws drawn
+    at random agree, "majority": % on which the per-state majority label is that of a draw
+    drawn at random, the best a policy blind to the draws can score on labels mixed from
+    them}. Deterministic for its arguments."""
+    from .envs import make_expert_vector_env
+
+    for name, value in (("steps", steps), ("draws", draws), ("num_envs", num_envs)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+    repeats = [make_expert("breakout", num_envs, s).repeats for s in range(draws)]
+    envs = make_expert_vector_env(AtariSettings("breakout", sticky=sticky), num_envs, False)
+    expert = make_expert("breakout", num_envs, seed)
+    ended = np.zeros(num_envs, bool)
+    pairwise = majority = 0.0
+    try:
+        _, info = envs.reset(seed=seed)
+        for _ in range(steps):
+            labels = np.empty((draws, num_envs), np.int64)
+            for k, draw in enumerate(repeats):
+                other = copy.deepcopy(expert)  # the same memory, other draws
+                other.repeats = draw
+                labels[k] = other.act(info["ram"])
+            actions = expert.act(info["ram"])
+            for column in labels.T:
+                shares = np.bincount(column) / draws
+                pairwise += float((shares**2).sum())
+                majority += float(shares.max())
+            _, _reward, terminated, truncated, info = envs.step(actions)
+            new_episode, ended = ended, (terminated | truncated) & ~ended
+            for i in np.nonzero(new_episode)[0]:
+                expert.reset(i)
+    finally:
+        envs.close()
+    labelled = steps * num_envs
+    return {"steps": labelled, "pairwise": 100 * pairwise / labelled,
+            "majority": 100 * majority / labelled}  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description="Share of the Breakout expert's actions that flip when a reading the "
@@ -132,7 +177,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, default=3000, help="agent steps played (3000)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--sticky", type=float, default=0.25)
+    parser.add_argument("--draws", type=int, default=0,
+                        help="instead: label each state of 4 games with the experts of this "
+                        "many sticky-action draws and report how often they agree")  # fmt: skip
     args = parser.parse_args(argv)
+    if args.draws:
+        agreement = draws_agreement(args.steps, args.draws, args.seed, args.sticky)
+        print(f"breakout expert, {agreement['steps']} states labelled by {args.draws} draws: two "
+              f"draws agree on {agreement['pairwise']:.1f}%; the majority label is a draw's on "
+              f"{agreement['majority']:.1f}%")  # fmt: skip
+        return
     rates = flip_rates(args.steps, args.seed, args.sticky)
     print(f"breakout expert, {rates.pop('steps')} steps with the ball in play:")
     for name, rate in rates.items():

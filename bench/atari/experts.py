@@ -295,8 +295,10 @@ def evaluate(
     num_envs: int = 1,
     asynchronous: bool = False,
     stats: dict | None = None,
+    draws_seed: int | None = None,
 ) -> list[float]:
-    """Full-game returns of the expert for `settings.game`, `episodes` of them.
+    """Full-game returns of the expert for `settings.game`, `episodes` of them, planning with
+    the sticky-action draws of `draws_seed` (None: `seed`).
 
     Env i runs episodes // num_envs (+1 for the first episodes % num_envs envs) episodes from
     seed + i, so short episodes are not favoured; returns are listed env by env. gymnasium's
@@ -317,7 +319,7 @@ def evaluate(
     start, steps = time.perf_counter(), 0
     envs = make_expert_vector_env(settings, num_envs, asynchronous=asynchronous)
     try:
-        expert = make_expert(settings.game, num_envs, seed)
+        expert = make_expert(settings.game, num_envs, seed if draws_seed is None else draws_seed)
         _, info = envs.reset(seed=seed)
         totals, counts = np.zeros(num_envs), np.zeros(num_envs, int)
         restarting = np.zeros(num_envs, bool)  # this step is an autoreset step

@@ -2,10 +2,10 @@
 
 Determinism and resuming rest on one idea: the dataset is cut into shards of `shard_size`
 sequences, and shard k of a split is played by one env seeded from (seed, split, k) alone, with
-its own expert. A shard's files therefore do not depend on which other shards ran beside it, on
-the number of envs, or on earlier interruptions. Files are written atomically as soon as a
-sequence is complete; on a re-run, shards whose files all exist are skipped and any other
-shard is replayed from its seed (files already there are kept, not rewritten).
+its own copy of the expert. A shard's files therefore do not depend on which other shards ran
+beside it, on the number of envs, or on earlier interruptions. Files are written atomically as
+soon as a sequence is complete; on a re-run, shards whose files all exist are skipped and any
+other shard is replayed from its seed (files already there are kept, not rewritten).
 
 Sequences are 32 consecutive agent steps of one episode (the tail of an episode shorter than
 32 steps is dropped), each step the observation the expert saw and the action it chose. The
@@ -44,6 +44,27 @@ from .settings import AtariSettings
 PROGRESS = "progress.json"
 NOOP = 0  # action 0 of every ALE game's minimal action set
 _SPLIT_CODE = {"train": 0, "val": 1}
+# Whose sticky-action draws a shard's expert plans with (`experts.BreakoutExpert.repeats`).
+# "fixed": the draws of seed FIXED_DRAWS_SEED in every shard, so the whole dataset is labelled
+# by one expert, the one `score_expert` scores. "per_shard": each shard's own seed, as datasets
+# were generated before "expert_draws" was recorded. Experts of different draws disagree on
+# about a tenth of the steps (README), so per-shard labels mix experts a frame-based policy
+# cannot tell apart.
+EXPERT_DRAWS = ("fixed", "per_shard")
+FIXED_DRAWS_SEED = 0
+LEGACY_DRAWS = "per_shard"  # a dataset whose record has no "expert_draws"
+
+
+def expert_seed(shard: Shard, draws: str) -> int:
+    """The seed of the sticky-action draws `shard`'s expert plans with (see EXPERT_DRAWS)."""
+    if draws not in EXPERT_DRAWS:
+        raise ValueError(f"expert_draws: expected one of {list(EXPERT_DRAWS)}, got {draws!r}")
+    return FIXED_DRAWS_SEED if draws == "fixed" else shard.seed
+
+
+def dataset_draws(manifest: dict) -> str:
+    """A dataset manifest's (or progress record's) expert draws, LEGACY_DRAWS when unrecorded."""
+    return manifest.get("expert_draws", LEGACY_DRAWS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -139,7 +160,7 @@ class ShardSlot:
     wave of slots steps a vector env: per step, `record` the observation and the expert's
     action, step the env, then `stepped`."""
 
-    def __init__(self, shard: Shard | None, game: str, directory: Path):
+    def __init__(self, shard: Shard | None, game: str, directory: Path, draws: str = "fixed"):
         from .experts import make_expert
 
         self.shard = shard
@@ -149,7 +170,7 @@ class ShardSlot:
         self.holds = np.random.default_rng([shard.seed, 2]) if shard else None
         self.hold_left, self.held = 0, NOOP
         self.directory = directory
-        self.expert = make_expert(game, 1, seed=shard.seed) if shard else None
+        self.expert = make_expert(game, 1, seed=expert_seed(shard, draws)) if shard else None
         self.written = 0
         self.obs: list[np.ndarray] = []
         self.actions: list[int] = []
@@ -203,12 +224,12 @@ class ShardSlot:
 
 
 def _play_wave(envs, shards: list[Shard | None], settings, directory, on_sequence,
-               noise: Perturbations, meanings: list[str]) -> list:  # fmt: skip
+               noise: Perturbations, meanings: list[str], draws: str) -> list:  # fmt: skip
     """Play one shard per sub-env until every shard is written; returns the slots. Each step
     records the expert's choice and sends the env `_perturb`'s version of it."""
     fire = meanings.index("FIRE") if "FIRE" in meanings else None
     holdable = np.array([a for a, name in enumerate(meanings) if "FIRE" not in name])
-    slots = [ShardSlot(shard, settings.game, directory) for shard in shards]
+    slots = [ShardSlot(shard, settings.game, directory, draws) for shard in shards]
     seeds = [shard.seed if shard else 0 for shard in shards]
     observations, info = envs.reset(seed=seeds)
     for slot in slots:
@@ -245,10 +266,10 @@ def _perturb(slot: ShardSlot, chosen: int, noise: Perturbations, fire: int | Non
     return chosen
 
 
-def _identity(settings: AtariSettings, seed: int, shard_size: int,
-              noise: Perturbations) -> dict:  # fmt: skip
+def _identity(settings: AtariSettings, seed: int, shard_size: int, noise: Perturbations,
+              draws: str) -> dict:  # fmt: skip
     return {"settings": settings.as_dict(), "seed": seed, "shard_size": shard_size,
-            **noise.identity()}  # fmt: skip
+            **noise.identity(), "expert_draws": draws}  # fmt: skip
 
 
 def load_progress(path: Path, identity: dict, legacy: dict | None = None) -> dict:
@@ -267,9 +288,12 @@ def load_progress(path: Path, identity: dict, legacy: dict | None = None) -> dic
     progress = {**(legacy or {}), **json.loads(path.read_text())}
     recorded = {key: value for key, value in progress.items() if key != "shards"}
     if recorded != identity:
+        keys = [*identity, *(key for key in recorded if key not in identity)]
+        said = ", ".join(f"{key}={recorded.get(key)!r} (now {identity.get(key)!r})"
+                         for key in keys if recorded.get(key) != identity.get(key))  # fmt: skip
         raise ValueError(
-            f"out: {directory} holds a dataset generated with {recorded}, not {identity}; "
-            "use another --out (or the same settings and seed to resume it)"
+            f"out: {directory} holds a dataset generated with {said}; use another --out (or "
+            "the same settings and seed to resume it)"
         )
     return progress
 
@@ -285,6 +309,7 @@ def generate(
     progress_bar: bool = True,
     on_sequence: Callable[[bool], None] | None = None,
     perturbations: Perturbations | None = None,
+    expert_draws: str | None = None,
 ) -> dict:
     """Generate (or finish) a dataset in `out`; returns the manifest it writes.
 
@@ -295,6 +320,9 @@ def generate(
             to interrupt a run).
         perturbations: what the game receives instead of the expert's choice (default: none);
             part of the dataset's identity, so a resume with others is refused.
+        expert_draws: one of EXPERT_DRAWS; None: the draws of the dataset already in `out`
+            ("per_shard" for one from before they were recorded), so that a dataset grown in
+            place keeps one kind of label, and "fixed" for a new one.
     """
     from tqdm import tqdm
 
@@ -312,11 +340,17 @@ def generate(
     noise = perturbations or Perturbations()
     if not isinstance(noise, Perturbations):
         raise TypeError(f"perturbations: expected a Perturbations, got {type(noise).__name__}")
+    if expert_draws is not None and expert_draws not in EXPERT_DRAWS:
+        raise ValueError(
+            f"expert_draws: expected one of {list(EXPERT_DRAWS)}, got {expert_draws!r}"
+        )
     make_expert(settings.game, 1)  # no expert for this game: fail before anything is written
     with sole_writer(out, "out") as directory:
-        identity = _identity(settings, seed, shard_size, noise)
+        draws = expert_draws or _existing_draws(directory / PROGRESS) or "fixed"
+        identity = _identity(settings, seed, shard_size, noise, draws)
         meanings = _action_meanings(settings)
-        progress = load_progress(directory / PROGRESS, identity, {"fire_miss": 0.0})
+        progress = load_progress(directory / PROGRESS, identity,
+                                 {"fire_miss": 0.0, "expert_draws": LEGACY_DRAWS})  # fmt: skip
         write_json_atomic(directory / PROGRESS, progress)  # before any .npz: marks the folder ours
         counts = {"train": train, "val": val}
         shards = plan_shards(counts, seed, shard_size)
@@ -341,7 +375,7 @@ def generate(
         try:
             for wave in waves(pending, envs.num_envs):
                 for slot in _play_wave(
-                    envs, wave, settings, directory, sequence_done, noise, meanings
+                    envs, wave, settings, directory, sequence_done, noise, meanings, draws
                 ):
                     if slot.shard is None:
                         continue
@@ -356,7 +390,7 @@ def generate(
             bar.close()
         elapsed = time.perf_counter() - started
         manifest = _manifest(settings, seed, shard_size, counts, progress, steps_played, elapsed,
-                             len(meanings), noise)  # fmt: skip
+                             len(meanings), noise, draws)  # fmt: skip
         earlier = read_manifest(directory)
         if earlier and "expert_score" in earlier:  # scored before this run completed the dataset
             manifest["expert_score"] = earlier["expert_score"]
@@ -367,7 +401,9 @@ def generate(
 def score_expert(directory: str | Path, episodes: int = 20, seed: int = 0,
                  num_envs: int = 2) -> dict:  # fmt: skip
     """Play `episodes` full games of the dataset's expert under its settings and store their
-    returns as the manifest's "expert_score" (written atomically); returns that entry."""
+    returns as the manifest's "expert_score" (written atomically); returns that entry. `seed`
+    seeds the games; a dataset of "fixed" expert draws is scored with those draws whatever it
+    is, one of "per_shard" draws (no single expert) with the draws of `seed`."""
     from .experts import evaluate
 
     directory = Path(directory)
@@ -378,7 +414,9 @@ def score_expert(directory: str | Path, episodes: int = 20, seed: int = 0,
         )
     settings = AtariSettings.from_dict(manifest["settings"])
     stats: dict = {}
-    returns = evaluate(settings, episodes, seed, num_envs, asynchronous=num_envs > 1, stats=stats)
+    draws = dataset_draws(manifest)
+    returns = evaluate(settings, episodes, seed, num_envs, asynchronous=num_envs > 1, stats=stats,
+                       draws_seed=FIXED_DRAWS_SEED if draws == "fixed" else None)  # fmt: skip
     manifest["expert_score"] = {
         "episodes": len(returns),
         "mean": float(np.mean(returns)),
@@ -386,6 +424,7 @@ def score_expert(directory: str | Path, episodes: int = 20, seed: int = 0,
         "all": returns,
         "lengths": stats["lengths"],
         "seed": seed,
+        "expert_draws": draws,
     }
     write_json_atomic(directory / MANIFEST, manifest)
     return manifest["expert_score"]
@@ -396,8 +435,13 @@ def expert_mean(manifest: dict) -> float | None:
     return (manifest.get("expert_score") or {}).get("mean")
 
 
+def _existing_draws(path: Path) -> str | None:
+    """The expert draws of the progress record at `path`, None when there is none."""
+    return dataset_draws(json.loads(path.read_text())) if path.exists() else None
+
+
 def _manifest(settings, seed, shard_size, counts, progress, steps_played, elapsed, num_actions,
-              noise: Perturbations) -> dict:  # fmt: skip
+              noise: Perturbations, draws: str) -> dict:  # fmt: skip
     from .experts import make_expert
 
     returns = [r for record in progress["shards"].values() for r in record["returns"]]
@@ -413,6 +457,7 @@ def _manifest(settings, seed, shard_size, counts, progress, steps_played, elapse
         "sequence_length": SEQUENCE_LENGTH,
         "num_actions": num_actions,
         "expert": type(make_expert(settings.game, 1)).__name__,
+        "expert_draws": draws,
         **{key: float(value) for key, value in dataclasses.asdict(noise).items()},
         "expert_returns": {
             "episodes": len(returns),

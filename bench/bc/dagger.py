@@ -39,7 +39,14 @@ from pathlib import Path
 import numpy as np
 
 from .. import checkpoint
-from ..atari.generate import ShardSlot, load_progress, pending_shards, plan_shards, waves
+from ..atari.generate import (
+    ShardSlot,
+    dataset_draws,
+    load_progress,
+    pending_shards,
+    plan_shards,
+    waves,
+)
 from ..atari.sequences import MANIFEST, SPLITS, list_split, sequence_path
 from ..atari.settings import AtariSettings
 from ..results import machine_info, sole_writer, write_json_atomic
@@ -125,7 +132,8 @@ def aggregate(
 
         started = time.perf_counter()
         try:
-            _play_shards(trainer, settings, pending, out, progress, beta, num_envs, sequence_done)
+            _play_shards(trainer, settings, pending, out, progress, beta, num_envs, sequence_done,
+                         dataset_draws(source))  # fmt: skip
         finally:
             bar.close()
         records = progress["shards"].values()
@@ -153,15 +161,19 @@ def aggregate(
         return out, manifest
 
 
-def _play_shards(trainer, settings, pending, out, progress, beta, num_envs, on_sequence) -> None:
+def _play_shards(trainer, settings, pending, out, progress, beta, num_envs, on_sequence,
+                 draws) -> None:  # fmt: skip
     """Play the pending shards in waves of `num_envs`, recording each finished one (returns,
-    steps, tallies) in `progress`, which is written after every wave."""
+    steps, tallies) in `progress`, which is written after every wave. `draws`: the source
+    dataset's expert draws (`generate.EXPERT_DRAWS`), so that the round's labels are its
+    expert's."""
     from ..atari.envs import make_expert_vector_env
 
     envs = make_expert_vector_env(settings, min(num_envs, max(len(pending), 1)), asynchronous=False)
     try:
         for wave in waves(pending, envs.num_envs):
-            for slot, tally in _play_wave(envs, trainer, wave, settings, out, beta, on_sequence):
+            for slot, tally in _play_wave(envs, trainer, wave, settings, out, beta, on_sequence,
+                                          draws):  # fmt: skip
                 if slot.shard is not None:
                     progress["shards"][slot.shard.key] = {"returns": slot.returns,
                                                           "steps": slot.steps, **tally}  # fmt: skip
@@ -170,11 +182,11 @@ def _play_shards(trainer, settings, pending, out, progress, beta, num_envs, on_s
         envs.close()
 
 
-def _play_wave(envs, trainer, shards, settings, directory, beta, on_sequence) -> list:
+def _play_wave(envs, trainer, shards, settings, directory, beta, on_sequence, draws) -> list:
     """Play one shard per sub-env until each is written; returns (slot, tally) pairs, tally
     counting the recorded steps, those where the policy chose the expert's action, and those
     where the policy's action was executed."""
-    slots = [ShardSlot(shard, settings.game, directory) for shard in shards]
+    slots = [ShardSlot(shard, settings.game, directory, draws) for shard in shards]
     mixers = [np.random.default_rng([shard.seed, _MIX_STREAM]) if shard else None
               for shard in shards]  # fmt: skip
     tallies = [{"recorded": 0, "agreed": 0, "policy_executed": 0} for _ in slots]

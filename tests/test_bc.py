@@ -371,6 +371,31 @@ def test_another_unit_count_is_named_recorded_labelled_and_checked(dataset, tmp_
     assert not (tmp_path / "never").exists()
 
 
+def test_training_on_labels_of_per_shard_experts_warns(dataset, tmp_path, capsys):
+    """A dataset from before the expert's draws were recorded mixes experts that a policy
+    cannot tell apart; training on it says so, on one of one expert it does not."""
+    import json
+    import shutil
+
+    from bench.bc.train import mixed_labels_warning
+
+    older = tmp_path / "older"
+    shutil.copytree(dataset, older)
+    manifest = json.loads((older / "manifest.json").read_text())
+    assert mixed_labels_warning(manifest, dataset) is None
+    assert manifest.pop("expert_draws") == "fixed"
+    (older / "manifest.json").write_text(json.dumps(manifest))
+    assert mixed_labels_warning({"settings": {}}, older) is None  # not ours: nothing known
+    train_bc("gru", "tf", older, tmp_path / "run", PROFILES["smoke"], progress_bar=False,
+             evaluate=False)  # fmt: skip
+    said = capsys.readouterr().err
+    assert f"warning: dataset: {older} was labelled by experts of different sticky-action" in said
+    assert said.count("warning: dataset:") == 1
+    train_bc("gru", "tf", dataset, tmp_path / "new", PROFILES["smoke"], progress_bar=False,
+             evaluate=False)  # fmt: skip
+    assert "warning: dataset:" not in capsys.readouterr().err
+
+
 def test_a_run_folder_being_trained_into_is_refused_to_a_second_job(dataset, tmp_path):
     """Two jobs resuming one run would overwrite each other's checkpoints and metrics; a job
     that fails before writing anything leaves no folder behind."""

@@ -75,9 +75,11 @@ def alternative_actions(expert, ram: np.ndarray, signs: np.random.Generator) -> 
     return alternatives
 
 
-def expert_games(steps: int, seed: int = 0, sticky: float = 0.25, num_envs: int = 1):
-    """Play `steps` agent steps of the Breakout expert in `num_envs` envs (full games, one
-    process); per step, yield a dict of
+def expert_games(steps: int, seed: int = 0, sticky: float = 0.25, num_envs: int = 1,
+                 draws_seed: int | None = None):  # fmt: skip
+    """Play `steps` agent steps of the Breakout expert, planning with the sticky-action draws
+    of `draws_seed` (None: `seed`), in `num_envs` envs (full games, one process); per step,
+    yield a dict of
         obs (N, 84, 84, 4) uint8: what a policy sees;
         actions (N,) int64: the expert's choice, which the envs then play;
         counted (N,) bool: ball in play, velocity known, action not FIRE (where the flips count);
@@ -91,7 +93,7 @@ def expert_games(steps: int, seed: int = 0, sticky: float = 0.25, num_envs: int 
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name}: expected a positive integer, got {value!r}")
     envs = make_expert_vector_env(AtariSettings("breakout", sticky=sticky), num_envs, False)
-    expert = make_expert("breakout", num_envs, seed)
+    expert = make_expert("breakout", num_envs, seed if draws_seed is None else draws_seed)
     signs = np.random.default_rng(seed)
     new_episode, ended = np.ones(num_envs, bool), np.zeros(num_envs, bool)
     try:

@@ -1,8 +1,9 @@
 """Where a cloned policy disagrees with the expert: on the steps whose label a 1-px reading
 decides, or on the others.
 
-The policy watches the expert's own games (the expert plays, as when the dataset was made; the
-policy's state is carried and zeroed at each new game) and predicts each action. Every step
+The policy watches the expert's own games (the expert plays, as when the dataset was made, with
+the draws every shard of a dataset now plans with; the policy's state is carried and zeroed at
+each new game) and predicts each action. Every step
 where the ball is in play is split by `bench.atari.ambiguity`: "ambiguous" when the expert's
 action would have been another with the ball or the paddle 1 px off or the controller read as
 the screen shows it, "clear" otherwise. If the policy's mistakes sit on the ambiguous steps,
@@ -47,11 +48,12 @@ def split_accuracy(
         {"share", "accuracy", "low", "high"};
     confusion: (4, 4) counts, rows the expert's action, columns the policy's."""
     from ..atari.ambiguity import expert_games
+    from ..atari.generate import FIXED_DRAWS_SEED
 
     watched: dict[str, list] = {"expert": [], "policy": [], "in_play": [], "margin": []}
     flips: dict[str, list] = {}
     state = None
-    games = expert_games(steps, seed, sticky, num_envs)
+    games = expert_games(steps, seed, sticky, num_envs, draws_seed=FIXED_DRAWS_SEED)
     for step in tqdm(games, total=steps, desc="watching the expert", unit="step",
                      disable=not progress_bar, leave=False):  # fmt: skip
         state = trainer.reset_state(state, step["new_episode"])

@@ -231,12 +231,7 @@ def test_one_expert_labels_a_dataset_and_an_older_one_grows_as_it_was_labelled(t
     """New datasets are labelled by one expert (the draws of FIXED_DRAWS_SEED in every shard);
     a dataset from before the draws were recorded was labelled per shard, and grows in place
     the same way, into what a per-shard generation writes at once; other draws are refused."""
-    from bench.atari.generate import (
-        FIXED_DRAWS_SEED,
-        ShardSlot,
-        expert_seed,
-        plan_shards,
-    )
+    from bench.atari.generate import FIXED_DRAWS_SEED, expert_seed, plan_shards, wave_expert
 
     assert tiny[1]["expert_draws"] == "fixed"
     shards = plan_shards({"train": 4}, seed=5, shard_size=2)
@@ -244,8 +239,8 @@ def test_one_expert_labels_a_dataset_and_an_older_one_grows_as_it_was_labelled(t
     assert [expert_seed(shard, "fixed") for shard in shards] == [FIXED_DRAWS_SEED] * 2
     assert [expert_seed(shard, "per_shard") for shard in shards] == [s.seed for s in shards]
     for draws, same in (("fixed", True), ("per_shard", False)):
-        one, two = (ShardSlot(shard, "breakout", tmp_path, draws).expert for shard in shards)
-        assert np.array_equal(one.repeats, two.repeats) == same
+        one, two = wave_expert(shards, "breakout", draws).repeats  # env i plans for shard i
+        assert np.array_equal(one, two) == same
     with pytest.raises(ValueError, match="expert_draws: expected one of"):
         expert_seed(shards[0], "shared")
     with pytest.raises(ValueError, match="expert_draws: expected one of"):

@@ -17,6 +17,7 @@ import argparse
 import functools
 import itertools
 import time
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -112,15 +113,16 @@ class BreakoutExpert:
     move_weight = 0.01  # per RIGHT/LEFT step in the plan
     reflect_tolerance = 3.0  # px: a continued, reflected path explains the new ball x
 
-    def __init__(self, num_envs: int, seed: int = 0):
+    def __init__(self, num_envs: int, seed: int | Sequence[int] = 0):
+        """`seed`: of the sticky-action draws, one for every env, or one per env (a sequence of
+        `num_envs`), so that one batched expert can stand for experts of other draws."""
         if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
             raise ValueError(f"num_envs: expected a positive integer, got {num_envs!r}")
         self.num_envs = num_envs
         # One fixed set of sticky-action draws, reused at every step: the plan (and so the
         # action) is then a function of the state, which a policy cloning the expert can learn,
-        # rather than of fresh random draws.
-        frames = 4 * self.horizon
-        self.repeats = np.random.default_rng(seed).random((self.samples, frames)) < self.sticky
+        # rather than of fresh random draws. (num_envs, samples, frames) bool.
+        self.repeats = self._draws(seed)
         self.prev_ball = np.zeros((num_envs, 2))  # (x, y) at the previous step
         self.has_prev = np.zeros(num_envs, bool)  # prev_ball is a ball in play of this episode
         self.velocity = np.zeros((num_envs, 2))  # estimated (vx, vy) per agent step
@@ -130,6 +132,22 @@ class BreakoutExpert:
         # the best plan starting otherwise (inf where no plan ran). Near 0, the choice is a
         # near tie that small differences in the readings decide (`bench.bc.mistakes`).
         self.margin = np.full(num_envs, np.inf)
+
+    def _draws(self, seed) -> np.ndarray:
+        frames = 4 * self.horizon
+        if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+            draws = np.random.default_rng(seed).random((self.samples, frames)) < self.sticky
+            return np.broadcast_to(draws, (self.num_envs, *draws.shape))
+        seeds = list(seed) if isinstance(seed, Sequence) else None
+        if (
+            seeds is None
+            or len(seeds) != self.num_envs
+            or not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) for s in seeds)
+        ):
+            raise ValueError(
+                f"seed: expected an integer or {self.num_envs} integers (one per env), got {seed!r}"
+            )
+        return np.stack([self._draws(int(s))[0] for s in seeds])
 
     def reset(self, index: int) -> None:
         """Forget env `index`'s memory: call it when that env starts a new episode."""
@@ -152,6 +170,7 @@ class BreakoutExpert:
         if moving.any():
             small = ram[moving, RAM_PADDLE_SIZE] == SMALL_PADDLE
             direction[moving], margin[moving] = self._plan(
+                self.repeats[moving],
                 ball_x[moving],
                 ball_y[moving],
                 vx[moving],
@@ -211,16 +230,16 @@ class BreakoutExpert:
         steps = np.select([vy > 0, vy < 0], [falling_steps, rising_steps], 0.0)
         return fold(ball_x + vx * steps, WALL_LEFT, WALL_RIGHT)
 
-    def _simulate_paddle(self, plans, pot, paddle, prev_direction, hit_frame, target):
+    def _simulate_paddle(self, repeats, plans, pot, paddle, prev_direction, hit_frame, target):
         """Roll every plan out frame by frame under sampled sticky repeats.
 
-        plans (S, horizon); pot, paddle, prev_direction, hit_frame, target: (N,) -> paddle x at
-        frame `hit_frame`, controller reading at the end, and mean distance of the reading to
-        `target` over the frames, each (N, S, M) with M = `samples` sticky draws.
+        repeats (N, M, frames): each env's M = `samples` sticky draws, the same for every plan
+        and step; plans (S, horizon); pot, paddle, prev_direction, hit_frame, target: (N,) ->
+        paddle x at frame `hit_frame`, controller reading at the end, and mean distance of the
+        reading to `target` over the frames, each (N, S, M).
         """
         frames = 4 * self.horizon
         planned = np.repeat(plans, 4, axis=1)  # (S, frames)
-        repeats = self.repeats  # (M, frames), the same draws for every plan and step
         shape = (len(pot), len(plans), self.samples)
         pot = np.broadcast_to(pot[:, None, None], shape).copy()
         paddle = np.broadcast_to(paddle[:, None, None], shape).copy()
@@ -228,7 +247,7 @@ class BreakoutExpert:
         at_hit = paddle.copy()
         distance = np.zeros(shape)
         for f in range(frames):
-            played = np.where(repeats[None, None, :, f], played, planned[None, :, f, None])
+            played = np.where(repeats[:, None, :, f], played, planned[None, :, f, None])
             # the paddle halves its gap to the reading of the frame before
             paddle += (np.clip(pot, PADDLE_MIN, PADDLE_MAX) - paddle) / 2
             pot = np.clip(pot + POT_SPEED * played, POT_MIN, POT_MAX)
@@ -236,18 +255,20 @@ class BreakoutExpert:
             distance += np.abs(target[:, None, None] - np.clip(pot, PADDLE_MIN, PADDLE_MAX))
         return at_hit, pot, distance / frames
 
-    def _plan(self, *state, **named):
-        """(N,) state (as `_plan_costs`) -> (N,) paddle direction (+1 RIGHT, 0 NOOP, -1 LEFT)
-        to play now, and (N,) its margin: the cost of the best plan that starts otherwise minus
-        the best's."""
-        cost = self._plan_costs(*state, **named)
+    def _plan(self, repeats, *state, **named):
+        """(N, M, frames) draws and (N,) state (as `_plan_costs`) -> (N,) paddle direction (+1
+        RIGHT, 0 NOOP, -1 LEFT) to play now, and (N,) its margin: the cost of the best plan
+        that starts otherwise minus the best's."""
+        cost = self._plan_costs(repeats, *state, **named)
         best = cost.argmin(1)
         first = paddle_plans(self.horizon)[:, 0]
         otherwise = np.where(first[None, :] == first[best][:, None], np.inf, cost).min(1)
         return first[best], otherwise - cost.min(1)
 
-    def _plan_costs(self, ball_x, ball_y, vx, vy, pot, paddle, prev_direction, centre, half):
-        """(N,) state -> (N, 3**horizon) cost of each plan of `paddle_plans`."""
+    def _plan_costs(self, repeats, ball_x, ball_y, vx, vy, pot, paddle, prev_direction, centre,
+                    half):  # fmt: skip
+        """(N, M, frames) draws and (N,) state -> (N, 3**horizon) cost of each plan of
+        `paddle_plans`."""
         frames = 4 * self.horizon
         # frame (1-based) in which the ball reaches PADDLE_Y; 0 when not within the horizon
         steps_to_hit = np.where(vy > 0, (PADDLE_Y - ball_y) / np.maximum(vy, 1e-9), np.inf)
@@ -259,7 +280,7 @@ class BreakoutExpert:
         target = np.where(near, hit_x, self._landing_x(ball_x, ball_y, vx, vy)) - centre
         plans = paddle_plans(self.horizon)
         at_hit, pot_end, track = self._simulate_paddle(
-            plans, pot, paddle, prev_direction, hit_frame, target
+            repeats, plans, pot, paddle, prev_direction, hit_frame, target
         )
 
         error = np.abs(target[:, None, None] - at_hit)  # (N, S, M)
@@ -278,8 +299,9 @@ class BreakoutExpert:
 EXPERTS = {"breakout": BreakoutExpert}
 
 
-def make_expert(game: str, num_envs: int, seed: int = 0):
-    """The scripted expert for `game` (any spelling: "Breakout", "breakout")."""
+def make_expert(game: str, num_envs: int, seed: int | Sequence[int] = 0):
+    """The scripted expert for `game` (any spelling: "Breakout", "breakout"); `seed`: of its
+    sticky-action draws, one for all envs or one per env."""
     expert = EXPERTS.get(rom_id(game))
     if expert is None:
         raise ValueError(

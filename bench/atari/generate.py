@@ -155,14 +155,22 @@ def waves(pending: list[Shard], width: int) -> list[list[Shard | None]]:
     return [group + [None] * (width - len(group)) for group in groups]
 
 
+def wave_expert(shards: list[Shard | None], game: str, draws: str):
+    """One expert for a wave of shards, env i planning with shard i's draws (`expert_seed`):
+    batched, it costs about what one shard's own expert did, so more envs add throughput.
+    Each env's actions are those of an expert of its own (the rows do not mix)."""
+    from .experts import make_expert
+
+    seeds = [expert_seed(shard, draws) if shard else FIXED_DRAWS_SEED for shard in shards]
+    return make_expert(game, len(shards), seed=seeds)
+
+
 class ShardSlot:
-    """One sub-env playing one shard: its expert, the sequence being filled, its returns. A
-    wave of slots steps a vector env: per step, `record` the observation and the expert's
-    action, step the env, then `stepped`."""
+    """One sub-env playing one shard: its env's row `index` of the wave's expert, the sequence
+    being filled, its returns. A wave of slots steps a vector env: per step, `record` the
+    observation and the expert's action, step the env, then `stepped`."""
 
-    def __init__(self, shard: Shard | None, game: str, directory: Path, draws: str = "fixed"):
-        from .experts import make_expert
-
+    def __init__(self, shard: Shard | None, directory: Path, expert, index: int):
         self.shard = shard
         # Draws of the perturbations: from the shard's seed alone, like its env; one stream
         # each, so datasets without holds keep the misses they had before holds existed.
@@ -170,7 +178,7 @@ class ShardSlot:
         self.holds = np.random.default_rng([shard.seed, 2]) if shard else None
         self.hold_left, self.held = 0, NOOP
         self.directory = directory
-        self.expert = make_expert(game, 1, seed=expert_seed(shard, draws)) if shard else None
+        self.expert, self.index = expert, index
         self.written = 0
         self.obs: list[np.ndarray] = []
         self.actions: list[int] = []
@@ -184,7 +192,7 @@ class ShardSlot:
         return self.shard is not None and self.written < self.shard.count
 
     def new_episode(self) -> None:
-        self.expert.reset(0)
+        self.expert.reset(self.index)
         self.obs, self.actions, self.episode_return = [], [], 0.0
         self.awaiting_reset = False
 
@@ -229,22 +237,22 @@ def _play_wave(envs, shards: list[Shard | None], settings, directory, on_sequenc
     records the expert's choice and sends the env `_perturb`'s version of it."""
     fire = meanings.index("FIRE") if "FIRE" in meanings else None
     holdable = np.array([a for a, name in enumerate(meanings) if "FIRE" not in name])
-    slots = [ShardSlot(shard, settings.game, directory, draws) for shard in shards]
+    expert = wave_expert(shards, settings.game, draws)
+    slots = [ShardSlot(shard, directory, expert, i) for i, shard in enumerate(shards)]
     seeds = [shard.seed if shard else 0 for shard in shards]
     observations, info = envs.reset(seed=seeds)
     for slot in slots:
         if slot.active:
             slot.new_episode()
     while any(slot.active for slot in slots):
-        ram = info["ram"]
+        chosen = expert.act(info["ram"])  # every env's, finished shards' too (ignored)
         actions = np.zeros(len(slots), dtype=np.int64)
         for i, slot in enumerate(slots):
             if slot.active:
-                actions[i] = slot.expert.act(ram[i : i + 1])[0]
-                slot.record(observations[i], actions[i])
-                chosen, actions[i] = actions[i], _perturb(slot, actions[i], noise, fire, holdable)
-                if actions[i] != chosen:
-                    slot.expert.sent(actions[i : i + 1])
+                slot.record(observations[i], chosen[i])
+                actions[i] = _perturb(slot, chosen[i], noise, fire, holdable)
+        if (actions != chosen).any():  # where equal, this repeats what `act` recorded
+            expert.sent(actions)
         observations, rewards, terminated, truncated, info = envs.step(actions)
         for i, slot in enumerate(slots):
             if slot.active:

@@ -45,6 +45,7 @@ from ..atari.generate import (
     load_progress,
     pending_shards,
     plan_shards,
+    wave_expert,
     waves,
 )
 from ..atari.sequences import MANIFEST, SPLITS, list_split, sequence_path
@@ -186,7 +187,8 @@ def _play_wave(envs, trainer, shards, settings, directory, beta, on_sequence, dr
     """Play one shard per sub-env until each is written; returns (slot, tally) pairs, tally
     counting the recorded steps, those where the policy chose the expert's action, and those
     where the policy's action was executed."""
-    slots = [ShardSlot(shard, settings.game, directory, draws) for shard in shards]
+    expert = wave_expert(shards, settings.game, draws)
+    slots = [ShardSlot(shard, directory, expert, i) for i, shard in enumerate(shards)]
     mixers = [np.random.default_rng([shard.seed, _MIX_STREAM]) if shard else None
               for shard in shards]  # fmt: skip
     tallies = [{"recorded": 0, "agreed": 0, "policy_executed": 0} for _ in slots]
@@ -198,10 +200,11 @@ def _play_wave(envs, trainer, shards, settings, directory, beta, on_sequence, dr
     while any(slot.active for slot in slots):
         chosen, state = trainer.act(observations, state)
         actions = np.array(chosen, dtype=np.int64)
+        expert_actions = expert.act(info["ram"])  # every env's, finished shards' too (ignored)
         for i, slot in enumerate(slots):
             if not slot.active:
                 continue
-            wanted = int(slot.expert.act(info["ram"][i : i + 1])[0])
+            wanted = int(expert_actions[i])
             recorded = not slot.awaiting_reset  # the step after a game's end is not data
             slot.record(observations[i], wanted)
             expert_plays = mixers[i].random() < beta
@@ -211,8 +214,8 @@ def _play_wave(envs, trainer, shards, settings, directory, beta, on_sequence, dr
                 tallies[i]["recorded"] += 1
                 tallies[i]["agreed"] += int(chosen[i] == wanted)
                 tallies[i]["policy_executed"] += int(not expert_plays)
-            if actions[i] != wanted:
-                slot.expert.sent(actions[i : i + 1])  # its sticky-action model tracks the game
+        if (actions != expert_actions).any():  # its sticky-action model tracks the game
+            expert.sent(actions)  # (where equal, this repeats what `act` recorded)
         observations, rewards, terminated, truncated, info = envs.step(actions)
         began = np.array([slot.active and slot.stepped(rewards[i], terminated[i] or truncated[i],
                                                        on_sequence)

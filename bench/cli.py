@@ -191,7 +191,7 @@ def _add_dataset(subparsers) -> None:
         help="whose sticky-action draws the expert plans with: fixed (one set for every shard, "
         "so one expert labels the whole dataset; the default for a new dataset) or per_shard "
         "(each shard's own, as datasets were generated before this was recorded; experts of "
-        "different draws disagree on about a tenth of the steps). Default: an existing "
+        "different draws disagree on about 15%% of the states). Default: an existing "
         "dataset's, so one grown in place keeps one kind of label",
     )
     generate.set_defaults(handler=_run_dataset_generate)

@@ -2,8 +2,9 @@
 
 Determinism and resuming rest on one idea: the dataset is cut into shards of `shard_size`
 sequences, and shard k of a split is played by one env seeded from (seed, split, k) alone, with
-its own copy of the expert. A shard's files therefore do not depend on which other shards ran
-beside it, on the number of envs, or on earlier interruptions. Files are written atomically as
+an expert of its own (a row of the wave's batched expert, which no other row touches). A
+shard's files therefore do not depend on which other shards ran beside it, on the number of
+envs, or on earlier interruptions. Files are written atomically as
 soon as a sequence is complete; on a re-run, shards whose files all exist are skipped and any
 other shard is replayed from its seed (files already there are kept, not rewritten).
 
@@ -48,7 +49,7 @@ _SPLIT_CODE = {"train": 0, "val": 1}
 # "fixed": the draws of seed FIXED_DRAWS_SEED in every shard, so the whole dataset is labelled
 # by one expert, the one `score_expert` scores. "per_shard": each shard's own seed, as datasets
 # were generated before "expert_draws" was recorded. Experts of different draws disagree on
-# about a tenth of the steps (README), so per-shard labels mix experts a frame-based policy
+# about 15% of the states (README), so per-shard labels mix experts a frame-based policy
 # cannot tell apart.
 EXPERT_DRAWS = ("fixed", "per_shard")
 FIXED_DRAWS_SEED = 0
@@ -156,9 +157,10 @@ def waves(pending: list[Shard], width: int) -> list[list[Shard | None]]:
 
 
 def wave_expert(shards: list[Shard | None], game: str, draws: str):
-    """One expert for a wave of shards, env i planning with shard i's draws (`expert_seed`):
-    batched, it costs about what one shard's own expert did, so more envs add throughput.
-    Each env's actions are those of an expert of its own (the rows do not mix)."""
+    """One expert for a wave of shards, env i planning with shard i's draws (`expert_seed`).
+    Each env's actions are those of an expert of its own (the rows do not mix; the files are
+    the same byte for byte as with one expert per shard), but one batched plan costs far less
+    than a plan per env, whose time numpy's per-call overhead dominates."""
     from .experts import make_expert
 
     seeds = [expert_seed(shard, draws) if shard else FIXED_DRAWS_SEED for shard in shards]

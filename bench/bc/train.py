@@ -289,9 +289,10 @@ def mixed_labels_warning(manifest: dict, dataset: Path) -> str | None:
         return None
     return (
         f"dataset: {dataset} was labelled by experts of different sticky-action draws, one "
-        "per shard, which a policy cannot tell apart from the frames: they agree on 85% of "
-        "the states and the best label blind to them on 90%, so validation accuracy stays "
-        "below about 90%; `cellbench dataset generate` into a new folder labels with one expert"
+        "per shard, which a policy cannot tell apart from the frames: two of them agree on "
+        "85% of the states, and the best label blind to the draws is theirs on 90%, so "
+        "validation accuracy stays below about 90%; `cellbench dataset generate` into a new "
+        "folder labels with one expert"
     )
 
 

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import argparse
 import copy
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -75,6 +77,35 @@ def alternative_actions(expert, ram: np.ndarray, signs: np.random.Generator) -> 
     return alternatives
 
 
+def _played(steps: int, seed: int, sticky: float, num_envs: int, draws_seed: int | None,
+            before_act: Callable[[Any, np.ndarray], Any]):  # fmt: skip
+    """The Breakout expert's games, `steps` agent steps in `num_envs` envs (full games, one
+    process), the expert planning with the draws of `draws_seed` (None: `seed`). Per step,
+    `before_act(expert, ram)` sees the expert before it acts (it must not move its memory);
+    yields (expert, obs, actions, new_episode, what before_act returned)."""
+    from .envs import make_expert_vector_env
+
+    for name, value in (("steps", steps), ("num_envs", num_envs)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+    envs = make_expert_vector_env(AtariSettings("breakout", sticky=sticky), num_envs, False)
+    expert = make_expert("breakout", num_envs, seed if draws_seed is None else draws_seed)
+    new_episode, ended = np.ones(num_envs, bool), np.zeros(num_envs, bool)
+    try:
+        obs, info = envs.reset(seed=seed)
+        for _ in range(steps):
+            seen = before_act(expert, info["ram"])
+            actions = expert.act(info["ram"])
+            yield expert, obs, actions, new_episode, seen
+            obs, _reward, terminated, truncated, info = envs.step(actions)
+            # NEXT_STEP autoreset: the step after a game ends begins the next one
+            new_episode, ended = ended, (terminated | truncated) & ~ended
+            for i in np.nonzero(new_episode)[0]:
+                expert.reset(i)
+    finally:
+        envs.close()
+
+
 def expert_games(steps: int, seed: int = 0, sticky: float = 0.25, num_envs: int = 1,
                  draws_seed: int | None = None):  # fmt: skip
     """Play `steps` agent steps of the Breakout expert, planning with the sticky-action draws
@@ -87,31 +118,14 @@ def expert_games(steps: int, seed: int = 0, sticky: float = 0.25, num_envs: int 
         margin (N,) float: the expert's margin over its next best first action (`margin`);
         new_episode (N,) bool: obs is the first of a new game (a policy zeroes its state).
     Deterministic for a seed."""
-    from .envs import make_expert_vector_env
-
-    for name, value in (("steps", steps), ("num_envs", num_envs)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name}: expected a positive integer, got {value!r}")
-    envs = make_expert_vector_env(AtariSettings("breakout", sticky=sticky), num_envs, False)
-    expert = make_expert("breakout", num_envs, seed if draws_seed is None else draws_seed)
     signs = np.random.default_rng(seed)
-    new_episode, ended = np.ones(num_envs, bool), np.zeros(num_envs, bool)
-    try:
-        obs, info = envs.reset(seed=seed)
-        for _ in range(steps):
-            alternatives = alternative_actions(expert, info["ram"], signs)
-            actions = expert.act(info["ram"])
-            flips = {name: other != actions for name, other in alternatives.items()}
-            counted = (actions != FIRE) & expert.has_velocity
-            yield {"obs": obs, "actions": actions, "counted": counted, "flips": flips,
-                   "margin": expert.margin.copy(), "new_episode": new_episode}  # fmt: skip
-            obs, _reward, terminated, truncated, info = envs.step(actions)
-            # NEXT_STEP autoreset: the step after a game ends begins the next one
-            new_episode, ended = ended, (terminated | truncated) & ~ended
-            for i in np.nonzero(new_episode)[0]:
-                expert.reset(i)
-    finally:
-        envs.close()
+    played = _played(steps, seed, sticky, num_envs, draws_seed,
+                     lambda expert, ram: alternative_actions(expert, ram, signs))  # fmt: skip
+    for expert, obs, actions, new_episode, alternatives in played:
+        flips = {name: other != actions for name, other in alternatives.items()}
+        counted = (actions != FIRE) & expert.has_velocity
+        yield {"obs": obs, "actions": actions, "counted": counted, "flips": flips,
+               "margin": expert.margin.copy(), "new_episode": new_episode}  # fmt: skip
 
 
 def flip_rates(steps: int = 3000, seed: int = 0, sticky: float = 0.25) -> dict:
@@ -137,35 +151,24 @@ def draws_agreement(steps: int = 3000, draws: int = 32, seed: int = 0, sticky: f
     at random agree, "majority": % on which the per-state majority label is that of a draw
     drawn at random, the best a policy blind to the draws can score on labels mixed from
     them}. Deterministic for its arguments."""
-    from .envs import make_expert_vector_env
-
-    for name, value in (("steps", steps), ("draws", draws), ("num_envs", num_envs)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+    if isinstance(draws, bool) or not isinstance(draws, int) or draws < 1:
+        raise ValueError(f"draws: expected a positive integer, got {draws!r}")
     repeats = [make_expert("breakout", num_envs, s).repeats for s in range(draws)]
-    envs = make_expert_vector_env(AtariSettings("breakout", sticky=sticky), num_envs, False)
-    expert = make_expert("breakout", num_envs, seed)
-    ended = np.zeros(num_envs, bool)
+
+    def label_by_every_draw(expert, ram: np.ndarray) -> np.ndarray:
+        labels = np.empty((draws, num_envs), np.int64)
+        for k, draw in enumerate(repeats):
+            other = copy.deepcopy(expert)  # the same memory, other draws
+            other.repeats = draw
+            labels[k] = other.act(ram)
+        return labels
+
     pairwise = majority = 0.0
-    try:
-        _, info = envs.reset(seed=seed)
-        for _ in range(steps):
-            labels = np.empty((draws, num_envs), np.int64)
-            for k, draw in enumerate(repeats):
-                other = copy.deepcopy(expert)  # the same memory, other draws
-                other.repeats = draw
-                labels[k] = other.act(info["ram"])
-            actions = expert.act(info["ram"])
-            for column in labels.T:
-                shares = np.bincount(column) / draws
-                pairwise += float((shares**2).sum())
-                majority += float(shares.max())
-            _, _reward, terminated, truncated, info = envs.step(actions)
-            new_episode, ended = ended, (terminated | truncated) & ~ended
-            for i in np.nonzero(new_episode)[0]:
-                expert.reset(i)
-    finally:
-        envs.close()
+    for *_, labels in _played(steps, seed, sticky, num_envs, None, label_by_every_draw):
+        for column in labels.T:
+            shares = np.bincount(column) / draws
+            pairwise += float((shares**2).sum())
+            majority += float(shares.max())
     labelled = steps * num_envs
     return {"steps": labelled, "pairwise": 100 * pairwise / labelled,
             "majority": 100 * majority / labelled}  # fmt: skip

@@ -219,7 +219,9 @@ def test_a_carried_state_reads_each_lane_as_one_long_sequence(dataset, backend):
                     for part in zip(*loaded))  # fmt: skip
     whole = trainer.evaluate_batch(obs, actions).loss
     assert totals[True] == pytest.approx(whole, rel=1e-5)
-    assert abs(totals[False] - whole) > 1e-3 * whole
+    # an untrained policy's state moves the loss little (here by ~1e-3), but 10x the tolerance
+    # the carried loss meets is well inside that
+    assert abs(totals[False] - whole) > 1e-4 * whole
 
 
 def test_carried_state_starts_a_new_game_from_zeros(dataset):

@@ -183,8 +183,7 @@ class PolicySpec:
 
 
 def default_units(cell: str) -> int:
-    """The policies' unit count for a cell name: LTC 32 (its ODE solver costs most per unit),
-    the others 64."""
+    """The policies' unit count for a cell name: LTC 32, the others 64."""
     return {"ltc": 32}.get(cell, 64)
 
 

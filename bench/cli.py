@@ -401,7 +401,7 @@ def _add_train(subparsers) -> None:
 def _run_train_bc(args) -> int:
     from .bc.dagger_recipe import train_with_dagger
     from .bc.profiles import get_profile, rounds_epoch
-    from .bc.spec import check_units, default_units
+    from .bc.spec import check_units
     from .bc.suite import ensure_dataset, run_name
     from .bc.train import check_stop_after, train_bc
 
@@ -422,10 +422,9 @@ def _run_train_bc(args) -> int:
         profile = dataclasses.replace(profile, carry_state=True)
     other_lr = None if profile.lr == default.lr else profile.lr
     other_epochs = None if profile.epochs == default.epochs else profile.epochs
-    other_units = None if args.units in (None, default_units(args.cell)) else args.units
     name = run_name(args.game, args.cell, args.backend, profile.name, args.seed, args.extractor,
                     profile.carry_state, other_lr, profile.shift, other_epochs,
-                    other_units)  # fmt: skip
+                    args.units)  # fmt: skip
     if args.continue_from and not args.out:
         name += f"-on-{dataset.name}"
     name += "-dagger" if args.dagger else ""
@@ -531,7 +530,6 @@ def _add_train_a2c(suites) -> None:
 def _run_train_a2c(args) -> int:
     from .a2c.config import profile_config, training_settings
     from .a2c.train import train_a2c
-    from .bc.spec import default_units
     from .bc.suite import run_name
 
     changes = {"cell": args.cell, "settings": training_settings(args.game),
@@ -542,9 +540,8 @@ def _run_train_a2c(args) -> int:
     if args.frames is not None:
         changes["frames"] = args.frames
     config = profile_config(args.profile, **changes)
-    other_units = None if args.units in (None, default_units(args.cell)) else args.units
     name = run_name(config.settings.game, args.cell, args.backend, args.profile, args.seed,
-                    units=other_units)  # fmt: skip
+                    units=args.units)  # fmt: skip
     out = args.out or DEFAULT_RESULTS / "a2c" / "train" / name
     summary = train_a2c(config, args.backend, out, args.resume, args.impl, args.threads,
                         progress_bar=not args.no_progress)  # fmt: skip

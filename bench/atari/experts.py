@@ -133,10 +133,14 @@ class BreakoutExpert:
         # near tie that small differences in the readings decide (`bench.bc.mistakes`).
         self.margin = np.full(num_envs, np.inf)
 
-    def _draws(self, seed) -> np.ndarray:
+    def _draw_set(self, seed: int) -> np.ndarray:
+        """(samples, frames) bool: the sticky repeats of one seed."""
         frames = 4 * self.horizon
+        return np.random.default_rng(seed).random((self.samples, frames)) < self.sticky
+
+    def _draws(self, seed) -> np.ndarray:
         if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
-            draws = np.random.default_rng(seed).random((self.samples, frames)) < self.sticky
+            draws = self._draw_set(seed)
             return np.broadcast_to(draws, (self.num_envs, *draws.shape))
         seeds = list(seed) if isinstance(seed, Sequence) else None
         if (
@@ -147,7 +151,7 @@ class BreakoutExpert:
             raise ValueError(
                 f"seed: expected an integer or {self.num_envs} integers (one per env), got {seed!r}"
             )
-        return np.stack([self._draws(int(s))[0] for s in seeds])
+        return np.stack([self._draw_set(int(s)) for s in seeds])
 
     def reset(self, index: int) -> None:
         """Forget env `index`'s memory: call it when that env starts a new episode."""

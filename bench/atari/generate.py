@@ -56,10 +56,14 @@ FIXED_DRAWS_SEED = 0
 LEGACY_DRAWS = "per_shard"  # a dataset whose record has no "expert_draws"
 
 
-def expert_seed(shard: Shard, draws: str) -> int:
-    """The seed of the sticky-action draws `shard`'s expert plans with (see EXPERT_DRAWS)."""
+def check_draws(draws: str) -> None:
     if draws not in EXPERT_DRAWS:
         raise ValueError(f"expert_draws: expected one of {list(EXPERT_DRAWS)}, got {draws!r}")
+
+
+def expert_seed(shard: Shard, draws: str) -> int:
+    """The seed of the sticky-action draws `shard`'s expert plans with (see EXPERT_DRAWS)."""
+    check_draws(draws)
     return FIXED_DRAWS_SEED if draws == "fixed" else shard.seed
 
 
@@ -350,10 +354,8 @@ def generate(
     noise = perturbations or Perturbations()
     if not isinstance(noise, Perturbations):
         raise TypeError(f"perturbations: expected a Perturbations, got {type(noise).__name__}")
-    if expert_draws is not None and expert_draws not in EXPERT_DRAWS:
-        raise ValueError(
-            f"expert_draws: expected one of {list(EXPERT_DRAWS)}, got {expert_draws!r}"
-        )
+    if expert_draws is not None:
+        check_draws(expert_draws)
     make_expert(settings.game, 1)  # no expert for this game: fail before anything is written
     with sole_writer(out, "out") as directory:
         draws = expert_draws or _existing_draws(directory / PROGRESS) or "fixed"

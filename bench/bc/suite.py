@@ -15,12 +15,14 @@ def run_name(game: str, cell: str, backend: str, profile: str, seed: int,
              extractor: str = "nature", carry_state: bool = False,
              lr: float | None = None, shift: int = 0,
              epochs: int | None = None, units: int | None = None) -> str:  # fmt: skip
-    """<game>-<cell>-<backend>-<profile>-seed<N>, plus -u<N> with a cell of N units instead of
+    """<game>-<cell>-<backend>-<profile>-seed<N>, plus -u<N> with a cell of N units other than
     the cell's default (None: the default), -ncpsconv with ncps's conv block, -carried with
     the state carried across batches, -lr<lr> with another peak lr than the profile's (None:
     the profile's), -shift<N> with training frames moved by up to N px and -e<N> with a
     schedule of N epochs instead of the profile's (None: the profile's)."""
-    suffix = f"-u{units}" if units is not None else ""
+    from .spec import default_units
+
+    suffix = f"-u{units}" if units not in (None, default_units(cell)) else ""
     suffix += "" if extractor == "nature" else f"-{extractor}conv"
     suffix += "-carried" if carry_state else ""
     suffix += f"-lr{lr:g}" if lr is not None else ""

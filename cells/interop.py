@@ -170,8 +170,10 @@ def params_from_torch_weights(spec, weights) -> dict[str, np.ndarray]:
     """Inverse of `torch_weights` (LSTM: the two biases are summed)."""
     _check_rnn_spec(spec)
     w = {k: _f64(weights[k]) for k in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")}
-    params = {"input_kernel": w["weight_ih_l0"].T.copy(),
-              "recurrent_kernel": w["weight_hh_l0"].T.copy()}
+    params = {
+        "input_kernel": w["weight_ih_l0"].T.copy(),
+        "recurrent_kernel": w["weight_hh_l0"].T.copy(),
+    }
     if spec.name == "lstm":
         params["bias"] = w["bias_ih_l0"] + w["bias_hh_l0"]
     else:
@@ -271,9 +273,7 @@ def _import_keras():
 
 def _type_error(argument: str, expected: str, value: Any) -> ValueError:
     kind = type(value)
-    return ValueError(
-        f"{argument}: expected {expected}, got {kind.__module__}.{kind.__qualname__}"
-    )
+    return ValueError(f"{argument}: expected {expected}, got {kind.__module__}.{kind.__qualname__}")
 
 
 def _torch_dtype(torch, dtype):
@@ -332,8 +332,12 @@ def _ncps_wiring_class():
 
         @classmethod
         def from_config(cls, config):
-            return cls(config["adjacency_matrix"], config["sensory_adjacency_matrix"],
-                       config["output_dim"], config.get("layers"))
+            return cls(
+                config["adjacency_matrix"],
+                config["sensory_adjacency_matrix"],
+                config["output_dim"],
+                config.get("layers"),
+            )
 
     # Named as a module attribute (see `__getattr__` below) so that pickling works.
     NcpsWiring.__module__ = __name__
@@ -349,7 +353,9 @@ def __getattr__(name: str):
 
 def _to_ncps_wiring(wiring: Wiring):
     return _ncps_wiring_class()(
-        wiring.adjacency_matrix, wiring.sensory_adjacency_matrix, wiring.output_dim,
+        wiring.adjacency_matrix,
+        wiring.sensory_adjacency_matrix,
+        wiring.output_dim,
         wiring.layers,
     )
 
@@ -360,8 +366,7 @@ def _wiring_from_ncps(wiring, argument: str) -> Wiring:
         raise ValueError(f"{argument}: expected a built ncps wiring, got an unbuilt one")
     try:
         layers = [
-            tuple(int(n) for n in wiring.get_neurons_of_layer(i))
-            for i in range(wiring.num_layers)
+            tuple(int(n) for n in wiring.get_neurons_of_layer(i)) for i in range(wiring.num_layers)
         ]
         return Wiring.from_matrices(
             np.asarray(wiring.adjacency_matrix),
@@ -388,8 +393,9 @@ def _activation_name(ncps, torch, module, argument: str) -> str:
     for cls, name in ((nn.Tanh, "tanh"), (nn.ReLU, "relu"), (nn.SiLU, "silu")):
         if type(module) is cls:
             return name
-    raise _type_error(argument, "an ncps backbone activation (LeCun, Tanh, ReLU, SiLU, GELU)",
-                      module)
+    raise _type_error(
+        argument, "an ncps backbone activation (LeCun, Tanh, ReLU, SiLU, GELU)", module
+    )
 
 
 def _read_backbone(ncps, torch, cell, argument: str) -> dict[str, Any]:
@@ -397,8 +403,12 @@ def _read_backbone(ncps, torch, cell, argument: str) -> dict[str, Any]:
     nn = torch.nn
     layers = int(cell.backbone_layers)
     if layers == 0:
-        return {"backbone_layers": 0, "backbone_units": 128, "backbone_activation": "lecun_tanh",
-                "backbone_dropout": 0.0}
+        return {
+            "backbone_layers": 0,
+            "backbone_units": 128,
+            "backbone_activation": "lecun_tanh",
+            "backbone_dropout": 0.0,
+        }
     children = list(cell.backbone)
     linears = [m for m in children if isinstance(m, nn.Linear)]
     dropouts = [m for m in children if isinstance(m, nn.Dropout)]
@@ -483,8 +493,11 @@ def _from_wired_cfc_cell(ncps, torch, cell, argument: str):
     masks = spec_probe.constants()
     params = {}
     for index, layer in enumerate(cell._layers):
-        _check_mask(layer.sparsity_mask, masks[f"layer{index}_mask"].T,
-                    f"{argument}.layer_{index}.sparsity_mask")
+        _check_mask(
+            layer.sparsity_mask,
+            masks[f"layer{index}_mask"].T,
+            f"{argument}.layer_{index}.sparsity_mask",
+        )
         params.update(_cfc_head_params(torch, layer, f"layer{index}_"))
     return wiring.input_dim, wiring.units, {"mode": spec_probe.mode, "wiring": wiring}, params
 
@@ -542,8 +555,9 @@ def from_ncps(module) -> tuple[CellSpec, dict[str, np.ndarray]]:
             )
         cell = module.rnn_cell
         if isinstance(cell, nt.WiredCfCCell):
-            inputs, units, hparams, params = _from_wired_cfc_cell(ncps, torch, cell,
-                                                                  "module.rnn_cell")
+            inputs, units, hparams, params = _from_wired_cfc_cell(
+                ncps, torch, cell, "module.rnn_cell"
+            )
         else:
             inputs, units, hparams, params = _from_cfc_cell(ncps, torch, cell, "module.rnn_cell")
         mixed = bool(module.use_mixed)
@@ -630,20 +644,33 @@ def to_ncps(spec, params, dtype="float32"):
     with torch.random.fork_rng(devices=[]):
         if isinstance(spec, CfCSpec):
             if spec.is_wired:
-                module = nt.CfC(spec.input_size, _to_ncps_wiring(spec.built_wiring),
-                                mixed_memory=spec.mixed_memory, mode=spec.mode)
+                module = nt.CfC(
+                    spec.input_size,
+                    _to_ncps_wiring(spec.built_wiring),
+                    mixed_memory=spec.mixed_memory,
+                    mode=spec.mode,
+                )
             else:
                 module = nt.CfC(
-                    spec.input_size, spec.units, mixed_memory=spec.mixed_memory, mode=spec.mode,
-                    activation=spec.backbone_activation, backbone_units=spec.backbone_units,
-                    backbone_layers=spec.backbone_layers, backbone_dropout=spec.backbone_dropout,
+                    spec.input_size,
+                    spec.units,
+                    mixed_memory=spec.mixed_memory,
+                    mode=spec.mode,
+                    activation=spec.backbone_activation,
+                    backbone_units=spec.backbone_units,
+                    backbone_layers=spec.backbone_layers,
+                    backbone_dropout=spec.backbone_dropout,
                 )
         else:
             units = spec.units if spec.wiring is None else _to_ncps_wiring(spec.built_wiring)
             module = nt.LTC(
-                spec.input_size, units, mixed_memory=spec.mixed_memory,
-                input_mapping=spec.input_mapping, output_mapping=spec.output_mapping,
-                ode_unfolds=spec.ode_unfolds, epsilon=spec.epsilon,
+                spec.input_size,
+                units,
+                mixed_memory=spec.mixed_memory,
+                input_mapping=spec.input_mapping,
+                output_mapping=spec.output_mapping,
+                ode_unfolds=spec.ode_unfolds,
+                epsilon=spec.epsilon,
                 implicit_param_constraints=spec.implicit_constraints,
             )
     module = module.to(dtype)
@@ -658,9 +685,11 @@ def to_ncps(spec, params, dtype="float32"):
         for index, layer in enumerate(cell._layers):
             _load_cfc_heads(torch, layer, p, f"layer{index}_")
     else:
-        linears = [] if cell.backbone is None else [
-            m for m in cell.backbone if isinstance(m, torch.nn.Linear)
-        ]
+        linears = (
+            []
+            if cell.backbone is None
+            else [m for m in cell.backbone if isinstance(m, torch.nn.Linear)]
+        )
         for k, linear in enumerate(linears):
             _copy_(torch, linear.weight, p[f"backbone{k}_kernel"].T)
             _copy_(torch, linear.bias, p[f"backbone{k}_bias"])
@@ -763,8 +792,11 @@ def from_keras(layer) -> tuple[CellSpec, dict[str, np.ndarray]]:
         )
     checks = [
         ("activation", _keras_activation_name(keras, layer.cell.activation), "tanh"),
-        ("recurrent_activation",
-         _keras_activation_name(keras, layer.cell.recurrent_activation), "sigmoid"),
+        (
+            "recurrent_activation",
+            _keras_activation_name(keras, layer.cell.recurrent_activation),
+            "sigmoid",
+        ),
         ("use_bias", bool(layer.cell.use_bias), True),
         ("go_backwards", bool(layer.go_backwards), False),
         ("dropout", float(layer.cell.dropout), 0.0),
@@ -777,8 +809,7 @@ def from_keras(layer) -> tuple[CellSpec, dict[str, np.ndarray]]:
                 f"{'LSTM' if is_lstm else 'GRU'} represents), got {actual!r}"
             )
     cell = layer.cell
-    weights = [np.asarray(v.numpy())
-               for v in (cell.kernel, cell.recurrent_kernel, cell.bias)]
+    weights = [np.asarray(v.numpy()) for v in (cell.kernel, cell.recurrent_kernel, cell.bias)]
     kernel = weights[0]
     cls = LSTMSpec if is_lstm else GRUSpec
     spec = cls(int(kernel.shape[0]), int(layer.units))
@@ -807,7 +838,8 @@ def to_keras(spec, params, dtype: str = "float32"):
         layer = keras.layers.GRU(spec.units, reset_after=True, **options)
     layer.build((None, None, spec.input_size))
     cell = layer.cell
-    for variable, value in zip((cell.kernel, cell.recurrent_kernel, cell.bias),
-                               keras_weights(spec, params)):
+    for variable, value in zip(
+        (cell.kernel, cell.recurrent_kernel, cell.bias), keras_weights(spec, params)
+    ):
         variable.assign(value.astype(dtype))
     return layer

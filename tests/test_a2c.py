@@ -443,8 +443,10 @@ def test_a2c_suite_smoke_run_records_throughput_and_returns(tmp_path, run_smoke_
     info = run["extra_info"]
     assert info["cell"] == "gru" and info["backend"] == "torch"
     assert info["frames"] == profile_config("smoke").frames
-    assert 0 < info["share_of_raw_rate"] == pytest.approx(
-        info["frames_per_second"] / info["raw_frames_per_second"]
+    assert (
+        0
+        < info["share_of_raw_rate"]
+        == pytest.approx(info["frames_per_second"] / info["raw_frames_per_second"])
     )
     raw_rate, model_rate = info["raw_frames_per_second"], info["model_frames_per_second"]
     assert model_rate > 0

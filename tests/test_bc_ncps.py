@@ -83,8 +83,12 @@ def test_torch_extractor_computes_the_tutorials_conv_block(mode):
             conv.weight.copy_(torch.as_tensor(kernel))
             conv.bias.copy_(torch.as_tensor(exported[f"conv{k}_bias"]))
         norm = theirs.norm
-        for tensor, key in ((norm.weight, "norm_gamma"), (norm.bias, "norm_beta"),
-                            (norm.running_mean, "norm_mean"), (norm.running_var, "norm_var")):
+        for tensor, key in (
+            (norm.weight, "norm_gamma"),
+            (norm.bias, "norm_beta"),
+            (norm.running_mean, "norm_mean"),
+            (norm.running_var, "norm_var"),
+        ):
             tensor.copy_(torch.as_tensor(exported[key]))  # fmt: skip
     ours.train(mode == "train")
     theirs.train(mode == "train")

@@ -141,8 +141,12 @@ BACKBONES = {
     "default": {},
     "layers0": {"backbone_layers": 0},
     "silu2": {"backbone_layers": 2, "activation": "silu", "backbone_units": 24},
-    "relu2": {"backbone_layers": 2, "activation": "relu", "backbone_units": 24,
-              "backbone_dropout": 0.2},
+    "relu2": {
+        "backbone_layers": 2,
+        "activation": "relu",
+        "backbone_units": 24,
+        "backbone_dropout": 0.2,
+    },
     "gelu2": {"backbone_layers": 2, "activation": "gelu", "backbone_units": 24},
     "tanh2": {"backbone_layers": 2, "activation": "tanh", "backbone_units": 24},
 }
@@ -153,22 +157,34 @@ for _mode in MODES:
     for _mixed in (False, True):
         for _name, _kwargs in BACKBONES.items():
             NCPS_CASES[f"cfc-{_mode}-{_name}-mm{int(_mixed)}"] = (
-                "CfC", 8, dict(mode=_mode, mixed_memory=_mixed, **_kwargs))
+                "CfC",
+                8,
+                dict(mode=_mode, mixed_memory=_mixed, **_kwargs),
+            )
     for _kind in ("autoncp", "ncp", "fully_connected", "random"):
         NCPS_CASES[f"cfc-{_mode}-wired-{_kind}"] = (
-            "CfC", _kind, dict(mode=_mode, mixed_memory=_kind in ("ncp", "random")))
+            "CfC",
+            _kind,
+            dict(mode=_mode, mixed_memory=_kind in ("ncp", "random")),
+        )
 for _case_id, _units, _kwargs in [
     ("fc-default", 6, {}),
     ("fc-unconstrained-unfolds1", 6, dict(implicit_param_constraints=False, ode_unfolds=1)),
     ("fc-mm-none-affine", 6, dict(mixed_memory=True, input_mapping="none")),
     ("random-linear-linear", "random", dict(input_mapping="linear", output_mapping="linear")),
-    ("random-mm-unconstrained", "random", dict(mixed_memory=True,
-                                               implicit_param_constraints=False)),
+    (
+        "random-mm-unconstrained",
+        "random",
+        dict(mixed_memory=True, implicit_param_constraints=False),
+    ),
     ("ncp-affine-none-unfolds1", "ncp", dict(output_mapping="none", ode_unfolds=1)),
     ("ncp-mm-eps", "ncp", dict(mixed_memory=True, epsilon=1e-3)),
     ("autoncp-default", "autoncp", {}),
-    ("autoncp-none-none-unconstrained", "autoncp", dict(
-        input_mapping="none", output_mapping="none", implicit_param_constraints=False)),
+    (
+        "autoncp-none-none-unconstrained",
+        "autoncp",
+        dict(input_mapping="none", output_mapping="none", implicit_param_constraints=False),
+    ),
     ("autoncp-mm-unfolds1", "autoncp", dict(mixed_memory=True, ode_unfolds=1)),
     ("fully_connected-linear-affine", "fully_connected", dict(input_mapping="linear")),
 ]:
@@ -212,8 +228,11 @@ def test_cells_reproduce_ncps(torch, ncps, cells_torch, cells_tf, case_id):
         check(f"torch eager h_T[{i}] vs ncps", a.numpy(), b, F32)
 
     graph = cells_tf.build(spec, params, "graph", dtype="float32")
-    y_g, h_g = graph(x.astype(np.float32), cells.inputs.pack_state(
-        spec, tuple(h.astype(np.float32) for h in h0)), ts.astype(np.float32))
+    y_g, h_g = graph(
+        x.astype(np.float32),
+        cells.inputs.pack_state(spec, tuple(h.astype(np.float32) for h in h0)),
+        ts.astype(np.float32),
+    )
     check("tf graph y vs ncps", y_g.numpy(), y_ncps, F32)
     for i, (a, b) in enumerate(zip(as_parts(h_g), h_ncps)):
         check(f"tf graph h_T[{i}] vs ncps", a.numpy(), b, F32)
@@ -224,12 +243,17 @@ def test_from_ncps_reads_hyper_parameters(torch, ncps):
     spec, params = interop.from_ncps(module)
     assert (spec.mode, spec.backbone_layers, spec.backbone_units) == ("pure", 2, 24)
     assert (spec.backbone_activation, spec.backbone_dropout, spec.mixed_memory) == (
-        "relu", 0.2, True)
+        "relu",
+        0.2,
+        True,
+    )
     np.testing.assert_array_equal(params["w_tau"], module.rnn_cell.w_tau.detach().numpy()[0])
-    np.testing.assert_array_equal(params["backbone1_kernel"],
-                                  module.rnn_cell.backbone[2].weight.detach().numpy().T)
-    np.testing.assert_array_equal(params["mm_recurrent_kernel"],
-                                  module.lstm.recurrent_map.weight.detach().numpy().T)
+    np.testing.assert_array_equal(
+        params["backbone1_kernel"], module.rnn_cell.backbone[2].weight.detach().numpy().T
+    )
+    np.testing.assert_array_equal(
+        params["mm_recurrent_kernel"], module.lstm.recurrent_map.weight.detach().numpy().T
+    )
     assert all(v.dtype == np.float64 for v in params.values())
     assert list(params) == list(spec.param_shapes())
 
@@ -266,16 +290,22 @@ def test_from_ncps_reads_edited_wirings(torch, ncps):
         spec, params = interop.from_ncps(module)
         built = spec.built_wiring
         np.testing.assert_array_equal(built.adjacency_matrix, wiring.adjacency_matrix)
-        np.testing.assert_array_equal(built.sensory_adjacency_matrix,
-                                      wiring.sensory_adjacency_matrix)
+        np.testing.assert_array_equal(
+            built.sensory_adjacency_matrix, wiring.sensory_adjacency_matrix
+        )
         assert built.output_dim == wiring.output_dim
         x, ts, h0 = sample_inputs(spec, 1)
         y_ncps, _ = run_ncps(torch, module, x, h0, ts)
-        check(f"{type(wiring).__name__} LTC y vs reference", y_ncps,
-              reference.run(spec, params, x, h0, ts)[0], F32)
+        check(
+            f"{type(wiring).__name__} LTC y vs reference",
+            y_ncps,
+            reference.run(spec, params, x, h0, ts)[0],
+            F32,
+        )
     assert built.synapse_count > AutoNCP(10, 3).build(INPUTS).synapse_count  # built twice
-    assert hand.num_layers == 1 and interop.from_ncps(
-        ncps.torch.CfC(INPUTS, hand))[0].built_wiring.layers == (tuple(range(6)),)
+    assert hand.num_layers == 1 and interop.from_ncps(ncps.torch.CfC(INPUTS, hand))[
+        0
+    ].built_wiring.layers == (tuple(range(6)),)
 
 
 def test_bare_ncps_cells(torch, ncps):
@@ -284,8 +314,14 @@ def test_bare_ncps_cells(torch, ncps):
     torch.manual_seed(3)
     wired = ncps_wiring(ncps, "ncp")
     cells_to_test = [
-        nt.CfCCell(INPUTS, 5, mode="no_gate", backbone_layers=2, backbone_units=7,
-                   backbone_activation="gelu"),
+        nt.CfCCell(
+            INPUTS,
+            5,
+            mode="no_gate",
+            backbone_layers=2,
+            backbone_units=7,
+            backbone_activation="gelu",
+        ),
         nt.WiredCfCCell(INPUTS, wired, mode="pure"),
         nt.LTCCell(ncps_wiring(ncps, "random"), INPUTS, ode_unfolds=2),
     ]
@@ -296,8 +332,9 @@ def test_bare_ncps_cells(torch, ncps):
         x = rng.standard_normal((BATCH, INPUTS))
         h = 0.5 * rng.standard_normal((BATCH, spec.state_size))
         with torch.no_grad():
-            y, h_new = cell(torch.tensor(x, dtype=torch.float32),
-                            torch.tensor(h, dtype=torch.float32), 0.7)
+            y, h_new = cell(
+                torch.tensor(x, dtype=torch.float32), torch.tensor(h, dtype=torch.float32), 0.7
+            )
         y_ref, (h_ref,) = reference.step(spec, params, x, (h,), np.full((BATCH, 1), 0.7))
         check(f"{type(cell).__name__} y", y.numpy(), y_ref, F32)
         check(f"{type(cell).__name__} h", h_new.numpy(), h_ref, F32)
@@ -332,18 +369,42 @@ ROUND_TRIP_SPECS = {
     "cfc-default": ("cfc", 8, {}),
     "cfc-pure-mm": ("cfc", 8, dict(mode="pure", mixed_memory=True)),
     "cfc-layers0": ("cfc", 8, dict(mode="no_gate", backbone_layers=0)),
-    "cfc-gelu3-dropout": ("cfc", 8, dict(backbone_layers=3, backbone_units=16,
-                                         backbone_activation="gelu", backbone_dropout=0.25)),
+    "cfc-gelu3-dropout": (
+        "cfc",
+        8,
+        dict(
+            backbone_layers=3, backbone_units=16, backbone_activation="gelu", backbone_dropout=0.25
+        ),
+    ),
     "cfc-autoncp": ("cfc", AutoNCP(10, 3), dict(mixed_memory=True)),
-    "cfc-explicit": ("cfc", Wiring.from_matrices(
-        [[1, 0, 0, -1], [1, 1, 0, 0], [0, 1, -1, 0], [0, 0, 1, 1]],
-        [[1, 0, -1, 0], [0, 1, 0, 0], [0, 0, 1, 1]], output_dim=1,
-        layers=[(2, 3), (1,), (0,)]), dict(mode="pure")),
+    "cfc-explicit": (
+        "cfc",
+        Wiring.from_matrices(
+            [[1, 0, 0, -1], [1, 1, 0, 0], [0, 1, -1, 0], [0, 0, 1, 1]],
+            [[1, 0, -1, 0], [0, 1, 0, 0], [0, 0, 1, 1]],
+            output_dim=1,
+            layers=[(2, 3), (1,), (0,)],
+        ),
+        dict(mode="pure"),
+    ),
     "ltc-default": ("ltc", 6, {}),
-    "ltc-random-mm": ("ltc", 6, dict(wiring=Random(6, 2, 0.5), mixed_memory=True,
-                                     input_mapping="linear", output_mapping="none")),
-    "ltc-ncp": ("ltc", 9, dict(wiring=NCP(4, 3, 2, 2, 2, 2, 2), ode_unfolds=3,
-                               implicit_constraints=False, epsilon=1e-6)),
+    "ltc-random-mm": (
+        "ltc",
+        6,
+        dict(
+            wiring=Random(6, 2, 0.5),
+            mixed_memory=True,
+            input_mapping="linear",
+            output_mapping="none",
+        ),
+    ),
+    "ltc-ncp": (
+        "ltc",
+        9,
+        dict(
+            wiring=NCP(4, 3, 2, 2, 2, 2, 2), ode_unfolds=3, implicit_constraints=False, epsilon=1e-6
+        ),
+    ),
     "ltc-fc-config": ("ltc", 5, dict(wiring=FullyConnected(5, 2, self_connections=False))),
 }
 
@@ -402,8 +463,7 @@ def test_from_ncps_accepts_calling_conventions(torch, ncps):
     torch.manual_seed(9)
     plain = ncps.torch.CfC(INPUTS, 8, mixed_memory=True)
     torch.manual_seed(9)
-    other = ncps.torch.CfC(INPUTS, 8, mixed_memory=True, return_sequences=False,
-                           batch_first=False)
+    other = ncps.torch.CfC(INPUTS, 8, mixed_memory=True, return_sequences=False, batch_first=False)
     (spec_a, params_a), (spec_b, params_b) = interop.from_ncps(plain), interop.from_ncps(other)
     assert spec_a == spec_b
     for k in params_a:
@@ -412,8 +472,7 @@ def test_from_ncps_accepts_calling_conventions(torch, ncps):
     with torch.no_grad():
         last, _ = other(x)
     y_ref, _ = reference.run(spec_a, params_a, x.transpose(0, 1).numpy())
-    check("return_sequences=False output vs reference's last step", last.numpy(),
-          y_ref[:, -1], F32)
+    check("return_sequences=False output vs reference's last step", last.numpy(), y_ref[:, -1], F32)
 
 
 # ------------------------------------------------------------------------- 2. torch.nn
@@ -482,8 +541,9 @@ def test_torch_layout_matches_native_backend(torch):
 def test_from_keras_reproduces_layer(keras, kind):
     keras.utils.set_random_seed(11)
     for dtype, tol in [("float32", F32), ("float64", F64)]:
-        options = dict(return_sequences=True, return_state=True, dtype=dtype,
-                       bias_initializer="random_normal")
+        options = dict(
+            return_sequences=True, return_state=True, dtype=dtype, bias_initializer="random_normal"
+        )
         layer = getattr(keras.layers, kind)(6, **options)
         layer.build((None, None, INPUTS))
         spec, params = interop.from_keras(layer)
@@ -513,10 +573,12 @@ def test_keras_param_round_trip(keras, name):
         np.testing.assert_array_equal(back[k], params[k], err_msg=k)
     if name == "gru":  # the layout really is permuted: Keras's first block is z
         h = spec.units
-        np.testing.assert_array_equal(layer.cell.kernel.numpy()[:, :h],
-                                      params["input_kernel"][:, h : 2 * h])
-        np.testing.assert_array_equal(layer.cell.bias.numpy()[1, :h],
-                                      params["recurrent_bias"][h : 2 * h])
+        np.testing.assert_array_equal(
+            layer.cell.kernel.numpy()[:, :h], params["input_kernel"][:, h : 2 * h]
+        )
+        np.testing.assert_array_equal(
+            layer.cell.bias.numpy()[1, :h], params["recurrent_bias"][h : 2 * h]
+        )
 
 
 def test_keras_layout_matches_native_backend(cells_tf):
@@ -539,7 +601,8 @@ def test_reorder_gates():
     np.testing.assert_array_equal(out[0], [2, 2, 2, 1, 1, 1, 3, 3, 3])
     np.testing.assert_array_equal(interop.reorder_gates(out, "rzn", "zrn"), blocks)
     np.testing.assert_array_equal(
-        interop.reorder_gates(np.arange(8), "abcd", "dcba"), [6, 7, 4, 5, 2, 3, 0, 1])
+        interop.reorder_gates(np.arange(8), "abcd", "dcba"), [6, 7, 4, 5, 2, 3, 0, 1]
+    )
     with pytest.raises(ValueError, match="target"):
         interop.reorder_gates(blocks, "zrn", "rzz")
     with pytest.raises(ValueError, match="array"):
@@ -616,8 +679,11 @@ def test_from_torch_and_to_torch_type_refusals(torch):
     [
         ("GRU", dict(reset_after=False), r"layer\.reset_after: expected True.*reset-after form"),
         ("LSTM", dict(activation="relu"), r"layer\.activation: expected 'tanh'.*'relu'"),
-        ("GRU", dict(recurrent_activation="hard_sigmoid"),
-         r"layer\.recurrent_activation: expected 'sigmoid'.*'hard_sigmoid'"),
+        (
+            "GRU",
+            dict(recurrent_activation="hard_sigmoid"),
+            r"layer\.recurrent_activation: expected 'sigmoid'.*'hard_sigmoid'",
+        ),
         ("LSTM", dict(use_bias=False), r"layer\.use_bias: expected True.*False"),
         ("GRU", dict(go_backwards=True), r"layer\.go_backwards: expected False.*True"),
         ("LSTM", dict(dropout=0.1), r"layer\.dropout: expected 0\.0.*0\.1"),
@@ -638,8 +704,11 @@ def test_keras_type_refusals(keras):
     with pytest.raises(ValueError, match=r"spec: expected an LSTM or GRU spec.*'ltc'"):
         interop.to_keras(cells.get_spec("ltc", INPUTS, 4), {})
     with pytest.raises(ValueError, match=r"dtype: expected 'float32' or 'float64'"):
-        interop.to_keras(cells.get_spec("gru", INPUTS, 4),
-                         cells.get_spec("gru", INPUTS, 4).init_params(0), dtype="int32")
+        interop.to_keras(
+            cells.get_spec("gru", INPUTS, 4),
+            cells.get_spec("gru", INPUTS, 4).init_params(0),
+            dtype="int32",
+        )
 
 
 @pytest.mark.parametrize(

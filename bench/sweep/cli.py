@@ -20,7 +20,8 @@ def _resources(text: str) -> dict:
             number = None
         if not sep or not key.strip() or number is None:
             raise argparse.ArgumentTypeError(
-                f"expected NAME=AMOUNT[,NAME=AMOUNT...], e.g. num_cpus=2,threads=2; got {item!r}")
+                f"expected NAME=AMOUNT[,NAME=AMOUNT...], e.g. num_cpus=2,threads=2; got {item!r}"
+            )
         key = key.strip()
         whole = key in ("threads", "memory")
         if whole and not number.is_integer():
@@ -50,15 +51,27 @@ def add_sweep(subparsers) -> None:
     parser.add_argument("--address", help="Ray cluster: 'auto' (the one this machine joined), "
                         "HOST:PORT (head's GCS port) or ray://HOST:PORT (Ray Client); "
                         "default: start Ray locally")  # fmt: skip
-    parser.add_argument("--max-parallel", type=int, metavar="N",
-                        help="at most N runs at once (default: as many as resources allow)")
-    parser.add_argument("--resources", type=_resources, metavar="NAME=AMOUNT,...",
-                        help="per-run resources overriding the grid's [resources]: num_cpus, "
-                        "num_gpus, memory (bytes), threads, or any custom Ray resource")
+    parser.add_argument(
+        "--max-parallel",
+        type=int,
+        metavar="N",
+        help="at most N runs at once (default: as many as resources allow)",
+    )
+    parser.add_argument(
+        "--resources",
+        type=_resources,
+        metavar="NAME=AMOUNT,...",
+        help="per-run resources overriding the grid's [resources]: num_cpus, "
+        "num_gpus, memory (bytes), threads, or any custom Ray resource",
+    )
     parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS,
                         help="results folder (default %(default)s)")  # fmt: skip
-    parser.add_argument("--retries", type=int, default=3,
-                        help="re-executions of a run lost with its worker or node (default 3)")
+    parser.add_argument(
+        "--retries",
+        type=int,
+        default=3,
+        help="re-executions of a run lost with its worker or node (default 3)",
+    )
     parser.add_argument("--dry-run", action="store_true",
                         help="list the runs, their state and commands; run nothing")  # fmt: skip
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -95,8 +108,10 @@ def run_sweep_command(args) -> int:
         print("cellbench sweep: interrupted; finished runs are kept, run the same command to "
               "resume", file=sys.stderr)  # fmt: skip
         return 130
-    print(f"sweep {grid.name}: {len(outcome.finished)} finished, {len(outcome.failed)} failed, "
-          f"{len(outcome.skipped)} skipped (finished earlier); state in {outcome.state}")
+    print(
+        f"sweep {grid.name}: {len(outcome.finished)} finished, {len(outcome.failed)} failed, "
+        f"{len(outcome.skipped)} skipped (finished earlier); state in {outcome.state}"
+    )
     for name in outcome.failed:
         print(f"  failed: {name} (see {outcome.state.parent / 'failed' / name}.json)")
     return 0 if outcome.ok else 1

@@ -97,8 +97,13 @@ def _compiler_version(path: str) -> str:
     return result.stdout
 
 
-def library_path(name: str, sources: tuple[Path, ...] = (), flags: tuple[str, ...] = (),
-                 link: tuple[str, ...] = (), key: str = "") -> Path:
+def library_path(
+    name: str,
+    sources: tuple[Path, ...] = (),
+    flags: tuple[str, ...] = (),
+    link: tuple[str, ...] = (),
+    key: str = "",
+) -> Path:
     """Where library `name` lives for its sources (default `csrc/<name>.cpp`), headers, flags,
     compiler and CPU; `key`: anything else the build depends on (a framework's version)."""
     cxx = compiler()
@@ -116,8 +121,13 @@ def _default_sources(name: str) -> tuple[Path, ...]:
     return (SOURCES / f"{name}.cpp",)
 
 
-def build(name: str, sources: tuple[Path, ...] = (), flags: tuple[str, ...] = (),
-          link: tuple[str, ...] = (), key: str = "") -> Path:
+def build(
+    name: str,
+    sources: tuple[Path, ...] = (),
+    flags: tuple[str, ...] = (),
+    link: tuple[str, ...] = (),
+    key: str = "",
+) -> Path:
     """Compile library `name` from `sources` (default `csrc/<name>.cpp`) with FLAGS + `flags`
     and LINK + `link`, unless this exact build is cached; -> the library's path."""
     reason = unavailable()

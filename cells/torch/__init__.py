@@ -34,9 +34,7 @@ from .triton_cell import TritonCell  # imports Triton only when a cell is built
 from .triton_cell import limits as triton_limits
 
 IMPLEMENTATIONS = Registry("torch")
-IMPLEMENTATIONS.register(
-    Implementation("eager", CELL_NAMES, EagerCell, "step-by-step PyTorch")
-)
+IMPLEMENTATIONS.register(Implementation("eager", CELL_NAMES, EagerCell, "step-by-step PyTorch"))
 IMPLEMENTATIONS.register(
     Implementation(
         "fused",
